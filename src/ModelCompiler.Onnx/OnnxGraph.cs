@@ -1,0 +1,183 @@
+using ModelCompiler.Onnx.Proto;
+
+namespace ModelCompiler.Onnx;
+
+/// <summary>
+/// Editing helpers over a <see cref="GraphProto"/>: initializer lookup, producers and consumers of a tensor,
+/// unique names, topological order. Indexes are built on demand; call <see cref="Invalidate"/> after edits
+/// made directly on the proto.
+/// </summary>
+public sealed class OnnxGraph
+{
+    private Dictionary<string, TensorProto>? _initializers;
+    private Dictionary<string, NodeProto>? _producers;
+    private Dictionary<string, List<NodeProto>>? _consumers;
+    private HashSet<string>? _names;
+
+    public OnnxGraph(GraphProto graph) => Proto = graph;
+
+    public GraphProto Proto { get; }
+
+    public void Invalidate()
+    {
+        _initializers = null;
+        _producers = null;
+        _consumers = null;
+        _names = null;
+    }
+
+    public IReadOnlyDictionary<string, TensorProto> Initializers =>
+        _initializers ??= Proto.Initializer.GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+
+    public TensorProto? Initializer(string name) => Initializers.GetValueOrDefault(name);
+
+    public bool IsGraphInput(string name) => Proto.Input.Any(i => i.Name == name) && !Initializers.ContainsKey(name);
+
+    /// <summary>The node that outputs <paramref name="tensor"/>, or null for graph inputs and initializers.</summary>
+    public NodeProto? Producer(string tensor)
+    {
+        _producers ??= BuildProducers();
+        return _producers.GetValueOrDefault(tensor);
+    }
+
+    /// <summary>Nodes that read <paramref name="tensor"/>, in graph order (graph outputs are not nodes).</summary>
+    public IReadOnlyList<NodeProto> Consumers(string tensor)
+    {
+        _consumers ??= BuildConsumers();
+        return _consumers.TryGetValue(tensor, out var list) ? list : [];
+    }
+
+    public bool IsGraphOutput(string tensor) => Proto.Output.Any(o => o.Name == tensor);
+
+    /// <summary>A name not used by any tensor, node or initializer: <paramref name="baseName"/>, else baseName_1, _2...</summary>
+    public string UniqueName(string baseName)
+    {
+        _names ??= CollectNames();
+        var name = baseName;
+        for (var i = 1; _names.Contains(name); i++) name = $"{baseName}_{i}";
+        _names.Add(name);
+        return name;
+    }
+
+    public void AddInitializer(TensorProto tensor)
+    {
+        Proto.Initializer.Add(tensor);
+        if (_initializers is not null) _initializers[tensor.Name] = tensor;
+        _names?.Add(tensor.Name);
+    }
+
+    public NodeProto AddNode(string opType, IEnumerable<string> inputs, IEnumerable<string> outputs, string? name = null, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = opType, Name = name ?? UniqueName(opType) };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        Proto.Node.Add(node);
+        _producers = null;
+        _consumers = null;
+        _names?.UnionWith(node.Output.Append(node.Name));
+        return node;
+    }
+
+    /// <summary>Removes initializers no node or graph output refers to.</summary>
+    public int RemoveUnusedInitializers()
+    {
+        var used = new HashSet<string>(Proto.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
+        used.UnionWith(Proto.Output.Select(o => o.Name));
+        var removed = 0;
+        for (var i = Proto.Initializer.Count - 1; i >= 0; i--)
+        {
+            if (!used.Contains(Proto.Initializer[i].Name))
+            {
+                Proto.Initializer.RemoveAt(i);
+                removed++;
+            }
+        }
+        if (removed > 0) Invalidate();
+        return removed;
+    }
+
+    /// <summary>
+    /// Reorders nodes topologically (Kahn's algorithm, stable: among ready nodes the earliest in the current
+    /// order goes first, so an already sorted graph is unchanged). Throws on a cycle.
+    /// </summary>
+    public void TopologicalSort()
+    {
+        var nodes = Proto.Node.ToList();
+        var available = new HashSet<string>(StringComparer.Ordinal) { "" };
+        available.UnionWith(Proto.Input.Select(i => i.Name));
+        available.UnionWith(Proto.Initializer.Select(i => i.Name));
+
+        var producerIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < nodes.Count; i++)
+            foreach (var o in nodes[i].Output) producerIndex[o] = i;
+
+        var pending = new int[nodes.Count];
+        var dependents = new List<int>[nodes.Count];
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            dependents[i] = [];
+            foreach (var input in nodes[i].Input.Distinct())
+            {
+                if (available.Contains(input) || !producerIndex.TryGetValue(input, out var p)) continue;
+                pending[i]++;
+                dependents[p].Add(i);
+            }
+        }
+
+        var ready = new SortedSet<int>(Enumerable.Range(0, nodes.Count).Where(i => pending[i] == 0));
+        var order = new List<NodeProto>(nodes.Count);
+        while (ready.Count > 0)
+        {
+            var i = ready.Min;
+            ready.Remove(i);
+            order.Add(nodes[i]);
+            foreach (var d in dependents[i])
+                if (--pending[d] == 0) ready.Add(d);
+        }
+        if (order.Count != nodes.Count)
+            throw new InvalidOperationException($"graph '{Proto.Name}' has a cycle; {nodes.Count - order.Count} nodes cannot be ordered.");
+
+        Proto.Node.Clear();
+        Proto.Node.AddRange(order);
+        Invalidate();
+    }
+
+    private Dictionary<string, NodeProto> BuildProducers()
+    {
+        var map = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var n in Proto.Node)
+            foreach (var o in n.Output)
+                if (o.Length > 0) map[o] = n;
+        return map;
+    }
+
+    private Dictionary<string, List<NodeProto>> BuildConsumers()
+    {
+        var map = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
+        foreach (var n in Proto.Node)
+            foreach (var i in n.Input.Distinct())
+            {
+                if (i.Length == 0) continue;
+                if (!map.TryGetValue(i, out var list)) map[i] = list = [];
+                list.Add(n);
+            }
+        return map;
+    }
+
+    private HashSet<string> CollectNames()
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        names.UnionWith(Proto.Input.Select(i => i.Name));
+        names.UnionWith(Proto.Output.Select(i => i.Name));
+        names.UnionWith(Proto.Initializer.Select(i => i.Name));
+        names.UnionWith(Proto.ValueInfo.Select(i => i.Name));
+        foreach (var n in Proto.Node)
+        {
+            names.Add(n.Name);
+            names.UnionWith(n.Output);
+            names.UnionWith(n.Input);
+        }
+        return names;
+    }
+}

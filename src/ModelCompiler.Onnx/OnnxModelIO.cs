@@ -1,0 +1,226 @@
+using Google.Protobuf;
+using ModelCompiler.Onnx.Proto;
+
+namespace ModelCompiler.Onnx;
+
+/// <summary>How <see cref="OnnxModelIO.Save"/> stores tensor data.</summary>
+public enum ExternalDataMode
+{
+    /// <summary>External data only when the inline model would exceed <see cref="SaveOptions.ExternalDataThresholdBytes"/>.</summary>
+    Auto,
+    /// <summary>Always write large initializers to a side file.</summary>
+    Always,
+    /// <summary>Everything inline (fails above protobuf's 2 GiB limit).</summary>
+    Never,
+}
+
+public sealed record SaveOptions
+{
+    public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
+
+    /// <summary>Total initializer bytes above which <see cref="ExternalDataMode.Auto"/> switches to a side file.
+    /// Protobuf cannot serialize messages over 2 GiB; 1 GiB leaves room for the graph itself.</summary>
+    public long ExternalDataThresholdBytes { get; init; } = 1L << 30;
+
+    /// <summary>Tensors smaller than this stay inline even in an external-data model (as the onnx Python helper does).</summary>
+    public int ExternalDataMinTensorBytes { get; init; } = 1024;
+
+    /// <summary>File name of the side file, relative to the model's folder; default "&lt;model file name&gt;.data".</summary>
+    public string? ExternalDataFileName { get; init; }
+
+    public static SaveOptions Default { get; } = new();
+}
+
+/// <summary>Loads and saves ONNX models, including tensor data stored in side files ("external data").</summary>
+public static class OnnxModelIO
+{
+    /// <summary>Offsets in the side file are aligned so that runtimes can memory-map tensors.</summary>
+    private const int ExternalAlignment = 4096;
+
+    /// <summary>
+    /// Loads a model. External tensor data is read into <c>raw_data</c>, so the returned model is
+    /// self-contained. A <c>location</c> that is absolute or leaves the model's folder is rejected before
+    /// anything is read from it.
+    /// </summary>
+    public static ModelProto Load(string path)
+    {
+        var fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+            throw new ModelCompilerException("MC1001", "model file not found; check the path.", fullPath);
+
+        ModelProto model;
+        try
+        {
+            using var stream = File.OpenRead(fullPath);
+            model = ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new ModelCompilerException("MC1002", $"not a valid ONNX model (truncated or corrupt protobuf: {e.Message}).", fullPath, inner: e);
+        }
+
+        if (model.Graph is null || model.IrVersion <= 0)
+            throw new ModelCompilerException("MC1002", "not a valid ONNX model (no graph or no IR version).", fullPath);
+
+        var modelDir = Path.GetDirectoryName(fullPath)!;
+        var handles = new Dictionary<string, FileStream>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var tensor in AllTensors(model.Graph))
+            {
+                if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
+                    LoadExternal(tensor, modelDir, fullPath, handles);
+            }
+        }
+        finally
+        {
+            foreach (var h in handles.Values) h.Dispose();
+        }
+        return model;
+    }
+
+    /// <summary>
+    /// Saves a model atomically (temporary files, then rename). Does not modify <paramref name="model"/>.
+    /// Returns the external data file written, or null.
+    /// </summary>
+    public static string? Save(ModelProto model, string path, SaveOptions? options = null)
+    {
+        options ??= SaveOptions.Default;
+        var fullPath = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(fullPath)!;
+        Directory.CreateDirectory(dir);
+
+        var tensors = AllTensors(model.Graph).ToList();
+        var totalBytes = tensors.Sum(t => (long)t.RawData.Length);
+        var external = options.ExternalData switch
+        {
+            ExternalDataMode.Always => true,
+            ExternalDataMode.Never => false,
+            _ => totalBytes > options.ExternalDataThresholdBytes,
+        };
+
+        if (!external)
+        {
+            AtomicFile.Write(fullPath, s => model.WriteTo(s));
+            return null;
+        }
+
+        var dataName = options.ExternalDataFileName ?? Path.GetFileName(fullPath) + ".data";
+        var dataPath = Path.Combine(dir, dataName);
+        var copy = model.Clone();
+        AtomicFile.Write(dataPath, data =>
+        {
+            foreach (var tensor in AllTensors(copy.Graph))
+            {
+                var bytes = tensor.RawData;
+                if (bytes.Length < options.ExternalDataMinTensorBytes) continue;
+                var pad = (ExternalAlignment - data.Position % ExternalAlignment) % ExternalAlignment;
+                if (pad > 0) data.Write(new byte[pad]);
+                var offset = data.Position;
+                data.Write(bytes.Span);
+                tensor.RawData = ByteString.Empty;
+                tensor.DataLocation = TensorProto.Types.DataLocation.External;
+                tensor.ExternalData.Clear();
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            }
+        });
+        AtomicFile.Write(fullPath, s => copy.WriteTo(s));
+        return dataPath;
+    }
+
+    /// <summary>Every tensor that carries data: initializers and Constant/attribute tensors, subgraphs included.</summary>
+    public static IEnumerable<TensorProto> AllTensors(GraphProto graph)
+    {
+        foreach (var t in graph.Initializer) yield return t;
+        foreach (var node in graph.Node)
+        {
+            foreach (var a in node.Attribute)
+            {
+                if (a.T is not null) yield return a.T;
+                foreach (var t in a.Tensors) yield return t;
+                if (a.G is not null)
+                    foreach (var t in AllTensors(a.G)) yield return t;
+                foreach (var g in a.Graphs)
+                    foreach (var t in AllTensors(g)) yield return t;
+            }
+        }
+    }
+
+    private static void LoadExternal(TensorProto tensor, string modelDir, string modelPath, Dictionary<string, FileStream> handles)
+    {
+        string? location = null;
+        long offset = 0, length = -1;
+        foreach (var kv in tensor.ExternalData)
+        {
+            switch (kv.Key)
+            {
+                case "location": location = kv.Value; break;
+                case "offset": offset = ParseLong(kv.Value, "offset", tensor, modelPath); break;
+                case "length": length = ParseLong(kv.Value, "length", tensor, modelPath); break;
+            }
+        }
+        if (string.IsNullOrEmpty(location))
+            throw new ModelCompilerException("MC1003", $"tensor '{tensor.Name}' is stored externally but has no 'location'.", modelPath);
+
+        var dataPath = ResolveExternalLocation(location, modelDir, tensor.Name, modelPath);
+        if (!handles.TryGetValue(dataPath, out var stream))
+        {
+            if (!File.Exists(dataPath))
+                throw new ModelCompilerException("MC1003", $"external data file '{location}' of tensor '{tensor.Name}' not found (looked in {dataPath}); keep it beside the model.", modelPath);
+            stream = File.OpenRead(dataPath);
+            handles[dataPath] = stream;
+        }
+
+        if (length < 0)
+        {
+            length = ExpectedByteLength(tensor);
+            if (length < 0) length = stream.Length - offset;
+        }
+        if (offset < 0 || offset + length > stream.Length)
+            throw new ModelCompilerException("MC1003",
+                $"external data file '{location}' is too short for tensor '{tensor.Name}': needs bytes {offset}..{offset + length}, file has {stream.Length}.", modelPath);
+
+        var buffer = new byte[length];
+        stream.Position = offset;
+        stream.ReadExactly(buffer);
+        tensor.RawData = UnsafeByteOperations.UnsafeWrap(buffer);
+        tensor.DataLocation = TensorProto.Types.DataLocation.Default;
+        tensor.ExternalData.Clear();
+    }
+
+    /// <summary>
+    /// Resolves an external data location against the model's folder. Absolute paths and paths that climb out
+    /// of the folder are rejected: a model is data and must not make us read arbitrary files.
+    /// </summary>
+    public static string ResolveExternalLocation(string location, string modelDir, string tensorName, string modelPath)
+    {
+        if (Path.IsPathRooted(location) || location.StartsWith('/') || location.StartsWith('\\') || location.Contains(':'))
+            throw new ModelCompilerException("MC1004",
+                $"external data location '{location}' of tensor '{tensorName}' is absolute; ONNX requires a path relative to the model's folder. Refusing to read it.", modelPath);
+
+        var root = Path.GetFullPath(modelDir).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        var resolved = Path.GetFullPath(Path.Combine(root, location.Replace('\\', '/')));
+        if (!resolved.StartsWith(root, StringComparison.Ordinal))
+            throw new ModelCompilerException("MC1004",
+                $"external data location '{location}' of tensor '{tensorName}' escapes the model's folder. Refusing to read it.", modelPath);
+        return resolved;
+    }
+
+    private static long ParseLong(string value, string key, TensorProto tensor, string modelPath)
+    {
+        if (!long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
+            throw new ModelCompilerException("MC1003", $"tensor '{tensor.Name}' has an invalid external data {key} '{value}'.", modelPath);
+        return n;
+    }
+
+    private static long ExpectedByteLength(TensorProto tensor)
+    {
+        var size = TensorData.ElementSize((TensorProto.Types.DataType)tensor.DataType);
+        if (size <= 0) return -1;
+        long count = 1;
+        foreach (var d in tensor.Dims) count *= d;
+        return count * size;
+    }
+}
