@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Text;
+using ModelCompiler.Runtime;
+using ModelCompiler.Tokenization;
+
+namespace ModelCompiler.Cli.Commands;
+
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "ONNX decoder model." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer; default: the one stored beside the model." };
+        var prompt = new Option<string?>("--prompt") { Description = "Text to continue; without it, generation starts from BOS." };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Number of tokens to generate.", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy (default); > 0 samples.", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass (with --temperature > 0).", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "Random seed for sampling.", DefaultValueFactory = _ => 0 };
+        var provider = CliOptions.Provider();
+        var ortNative = CliOptions.OrtNative();
+
+        var cmd = new Command("generate", "Decode text with the KV cache (greedy by default).");
+        cmd.Arguments.Add(model);
+        foreach (var o in new Option[] { tokenizer, prompt, maxTokens, temperature, topP, seed, provider, ortNative }) cmd.Options.Add(o);
+        cmd.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var modelPath = Path.GetFullPath(parse.GetValue(model)!);
+            if (!File.Exists(modelPath)) throw new ModelCompilerException("MC1001", "model file not found; check the path.", modelPath);
+            var n = parse.GetValue(maxTokens);
+            if (n < 0) throw new ModelCompilerException("MC1006", $"--max-tokens must be ≥ 0 (got {n}).");
+            var temp = parse.GetValue(temperature);
+            var p = parse.GetValue(topP);
+            if (temp < 0 || p <= 0 || p > 1) throw new ModelCompilerException("MC1006", "--temperature must be ≥ 0 and --top-p in (0, 1].");
+            ExecutionProviders.UseNativeLibrary(parse.GetValue(ortNative));
+
+            using var options = ExecutionProviders.Create(parse.GetValue(provider)!, modelPath);
+            using var session = new DecoderSession(modelPath, options);
+            var tok = ModelTokenizer.Load(session, parse.GetValue(tokenizer));
+            var bos = tok.BosId ?? throw new ModelCompilerException("MC1025", "the tokenizer has no BOS token to start from.", tok.SourcePath);
+
+            var promptIds = new List<int> { bos };
+            var promptText = parse.GetValue(prompt);
+            if (!string.IsNullOrEmpty(promptText)) promptIds.AddRange(tok.Encode(promptText));
+
+            using var stdout = Console.OpenStandardOutput();
+            if (!string.IsNullOrEmpty(promptText)) stdout.Write(Encoding.UTF8.GetBytes(promptText));
+            // Print the model's text as is: the leading space of the first word after BOS is kept (llama2.c's
+            // run.c strips it), so the output is exactly the decoded token pieces.
+            var decoder = new IncrementalDecoderWriter(tok, promptIds.Count > 1 ? promptIds[^1] : NoStrip, stdout);
+            foreach (var id in TextGenerator.Generate(session, promptIds, n, new SamplingOptions(temp, p, parse.GetValue(seed)), tok.EosId))
+                decoder.Write(id);
+            stdout.Write("\n"u8);
+            return ExitCodes.Success;
+        }));
+        return cmd;
+    }
+
+    /// <summary>A "previous token" that is neither BOS nor absent, so the tokenizer keeps a leading space.</summary>
+    private const int NoStrip = int.MaxValue;
+
+    /// <summary>Streams token bytes as they come; multi-byte characters split over byte tokens arrive whole.</summary>
+    private sealed class IncrementalDecoderWriter(ITokenizer tokenizer, int previous, Stream output)
+    {
+        private int _previous = previous;
+
+        public void Write(int id)
+        {
+            output.Write(tokenizer.DecodeTokenBytes(_previous, id));
+            output.Flush();
+            _previous = id;
+        }
+    }
+}

@@ -1,0 +1,282 @@
+using System.Globalization;
+using ModelCompiler.Onnx;
+using ModelCompiler.Onnx.Proto;
+using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace ModelCompiler.Import;
+
+/// <summary>
+/// Builds an ONNX decoder graph from a llama2.c checkpoint, shaped like Hugging Face Optimum's
+/// decoder-with-past exports: inputs input_ids / attention_mask / position_ids / past_key_values.{i}.key|value,
+/// outputs logits / present.{i}.key|value, projections as MatMul with constant weights named after the module.
+/// Standard ONNX opset 17 only.
+/// </summary>
+public static class Llama2cImporter
+{
+    public const int Opset = 17;
+    public const string TokenizerSuffix = ".tokenizer.bin";
+
+    /// <summary>Metadata keys written into the model so later stages know what it is.</summary>
+    public static class MetadataKeys
+    {
+        public const string Architecture = "modelcompiler.architecture";
+        public const string Tokenizer = "modelcompiler.tokenizer";
+        public const string BosTokenId = "modelcompiler.bos_token_id";
+        public const string EosTokenId = "modelcompiler.eos_token_id";
+        public const string Source = "modelcompiler.source";
+    }
+
+    /// <summary>Where the tokenizer of <paramref name="modelPath"/> is stored: "model.onnx" → "model.tokenizer.bin".</summary>
+    public static string TokenizerPathFor(string modelPath) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, Path.GetFileNameWithoutExtension(modelPath) + TokenizerSuffix);
+
+    /// <summary>Imports the checkpoint and writes the model and, when given, its tokenizer beside it.</summary>
+    public static ModelProto Import(string checkpointPath, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null)
+    {
+        if (tokenizerPath is not null && !File.Exists(tokenizerPath))
+            throw new ModelCompilerException("MC1001", "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
+        var checkpoint = Llama2cCheckpoint.Load(checkpointPath);
+        var model = Build(checkpoint, tokenizerPath is null ? null : Path.GetFileName(TokenizerPathFor(outputPath)));
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKeys.Source, Value = "llama2.c:" + Path.GetFileName(checkpointPath) });
+        if (tokenizerPath is not null)
+        {
+            var bytes = File.ReadAllBytes(tokenizerPath);
+            AtomicFile.WriteAllBytes(TokenizerPathFor(outputPath), bytes);
+        }
+        OnnxModelIO.Save(model, outputPath, saveOptions);
+        return model;
+    }
+
+    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName)
+    {
+        var c = ckpt.Config;
+        var b = new Builder(c);
+        var model = new ModelProto
+        {
+            IrVersion = 8,
+            ProducerName = "modelc",
+            ProducerVersion = typeof(Llama2cImporter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+            Graph = b.Graph.Proto,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        void Meta(string k, string v) => model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
+        Meta(MetadataKeys.Architecture, "llama");
+        Meta(MetadataKeys.BosTokenId, "1");
+        Meta(MetadataKeys.EosTokenId, "2");
+        if (tokenizerFileName is not null) Meta(MetadataKeys.Tokenizer, tokenizerFileName);
+
+        b.BuildGraph(ckpt);
+        return model;
+    }
+
+    private sealed class Builder(Llama2cConfig c)
+    {
+        public OnnxGraph Graph { get; } = new(new GraphProto { Name = "llama2c" });
+
+        private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
+
+        public void BuildGraph(Llama2cCheckpoint w)
+        {
+            var g = Graph.Proto;
+            g.Input.Add(TensorInfo("input_ids", DataType.Int64, "batch", "sequence_length"));
+            g.Input.Add(TensorInfo("attention_mask", DataType.Int64, "batch", "total_sequence_length"));
+            g.Input.Add(TensorInfo("position_ids", DataType.Int64, "batch", "sequence_length"));
+            for (var i = 0; i < c.Layers; i++)
+            {
+                g.Input.Add(TensorInfo($"past_key_values.{i}.key", DataType.Float, "batch", c.KvHeads, "past_sequence_length", c.HeadDim));
+                g.Input.Add(TensorInfo($"past_key_values.{i}.value", DataType.Float, "batch", c.KvHeads, "past_sequence_length", c.HeadDim));
+            }
+            g.Output.Add(TensorInfo("logits", DataType.Float, "batch", "sequence_length", c.VocabSize));
+            for (var i = 0; i < c.Layers; i++)
+            {
+                g.Output.Add(TensorInfo($"present.{i}.key", DataType.Float, "batch", c.KvHeads, "total_sequence_length", c.HeadDim));
+                g.Output.Add(TensorInfo($"present.{i}.value", DataType.Float, "batch", c.KvHeads, "total_sequence_length", c.HeadDim));
+            }
+
+            Graph.AddInitializer(TensorData.Floats("model.embed_tokens.weight", w.TokenEmbedding, c.VocabSize, c.Dim));
+            var half = c.HeadDim / 2;
+            Graph.AddInitializer(TensorData.Floats("model.rotary_emb.cos_cached", w.FreqCisReal, c.MaxSeqLen, half));
+            Graph.AddInitializer(TensorData.Floats("model.rotary_emb.sin_cached", w.FreqCisImag, c.MaxSeqLen, half));
+
+            var hidden = Node("Gather", "/model/embed_tokens/Gather", ["model.embed_tokens.weight", "input_ids"]);
+
+            // Rotary tables for these positions: [batch, 1, seq, head_dim/2, 1], broadcast over heads and the pair axis.
+            var cos = Node("Unsqueeze", "/model/rotary_emb/cos/Unsqueeze",
+                [Node("Gather", "/model/rotary_emb/cos/Gather", ["model.rotary_emb.cos_cached", "position_ids"]), Const64("axes_1_4", 1, 4)]);
+            var sin = Node("Unsqueeze", "/model/rotary_emb/sin/Unsqueeze",
+                [Node("Gather", "/model/rotary_emb/sin/Gather", ["model.rotary_emb.sin_cached", "position_ids"]), Const64("axes_1_4", 1, 4)]);
+
+            var mask = BuildAttentionMask();
+
+            for (var i = 0; i < c.Layers; i++)
+            {
+                var p = $"/model/layers.{i}";
+                var m = $"model.layers.{i}";
+                var x = RmsNorm(hidden, $"{p}/input_layernorm", $"{m}.input_layernorm.weight", w.RmsAtt[i]);
+                var q = Projection(x, $"{p}/self_attn/q_proj", $"{m}.self_attn.q_proj.weight", w.Wq[i], c.Dim, c.Dim);
+                var k = Projection(x, $"{p}/self_attn/k_proj", $"{m}.self_attn.k_proj.weight", w.Wk[i], c.Dim, c.KvDim);
+                var v = Projection(x, $"{p}/self_attn/v_proj", $"{m}.self_attn.v_proj.weight", w.Wv[i], c.Dim, c.KvDim);
+
+                q = Rotary(SplitHeads(q, c.Heads, $"{p}/self_attn/q"), cos, sin, $"{p}/self_attn/q_rotary");
+                k = Rotary(SplitHeads(k, c.KvHeads, $"{p}/self_attn/k"), cos, sin, $"{p}/self_attn/k_rotary");
+                v = SplitHeads(v, c.KvHeads, $"{p}/self_attn/v");
+
+                var presentK = Node("Concat", $"{p}/self_attn/present_key/Concat", [$"past_key_values.{i}.key", k], $"present.{i}.key", Attr.Int("axis", 2));
+                var presentV = Node("Concat", $"{p}/self_attn/present_value/Concat", [$"past_key_values.{i}.value", v], $"present.{i}.value", Attr.Int("axis", 2));
+                var kAll = RepeatKv(presentK, $"{p}/self_attn/repeat_k");
+                var vAll = RepeatKv(presentV, $"{p}/self_attn/repeat_v");
+
+                var kT = Node("Transpose", $"{p}/self_attn/k/Transpose_scores", [kAll], attrs: Attr.Ints("perm", 0, 1, 3, 2));
+                var scores = Node("MatMul", $"{p}/self_attn/scores/MatMul", [q, kT]);
+                scores = Node("Mul", $"{p}/self_attn/scores/Mul", [scores, ConstF("attn_scale", 1f / MathF.Sqrt(c.HeadDim))]);
+                scores = Node("Where", $"{p}/self_attn/scores/Where", [mask, scores, ConstF("mask_min", float.MinValue)]);
+                var probs = Node("Softmax", $"{p}/self_attn/Softmax", [scores], attrs: Attr.Int("axis", -1));
+                var ctx = Node("MatMul", $"{p}/self_attn/context/MatMul", [probs, vAll]);
+                ctx = Node("Transpose", $"{p}/self_attn/context/Transpose", [ctx], attrs: Attr.Ints("perm", 0, 2, 1, 3));
+                ctx = Node("Reshape", $"{p}/self_attn/context/Reshape", [ctx, Const64("shape_merge_heads", 0, 0, c.Dim)]);
+                var attnOut = Projection(ctx, $"{p}/self_attn/o_proj", $"{m}.self_attn.o_proj.weight", w.Wo[i], c.Dim, c.Dim);
+                hidden = Node("Add", $"{p}/self_attn/residual/Add", [hidden, attnOut]);
+
+                x = RmsNorm(hidden, $"{p}/post_attention_layernorm", $"{m}.post_attention_layernorm.weight", w.RmsFfn[i]);
+                var gate = Projection(x, $"{p}/mlp/gate_proj", $"{m}.mlp.gate_proj.weight", w.W1[i], c.Dim, c.HiddenDim);
+                var up = Projection(x, $"{p}/mlp/up_proj", $"{m}.mlp.up_proj.weight", w.W3[i], c.Dim, c.HiddenDim);
+                var silu = Node("Mul", $"{p}/mlp/act_fn/Mul", [gate, Node("Sigmoid", $"{p}/mlp/act_fn/Sigmoid", [gate])]);
+                var prod = Node("Mul", $"{p}/mlp/Mul", [silu, up]);
+                var down = Projection(prod, $"{p}/mlp/down_proj", $"{m}.mlp.down_proj.weight", w.W2[i], c.HiddenDim, c.Dim);
+                hidden = Node("Add", $"{p}/mlp/residual/Add", [hidden, down]);
+            }
+
+            var final = RmsNorm(hidden, "/model/norm", "model.norm.weight", w.RmsFinal);
+            string lmHeadWeight;
+            if (c.SharedClassifier)
+            {
+                // Tied weights, as Hugging Face exports them: lm_head reads the embedding through a Transpose.
+                lmHeadWeight = Node("Transpose", "/lm_head/weight/Transpose", ["model.embed_tokens.weight"], attrs: Attr.Ints("perm", 1, 0));
+            }
+            else
+            {
+                lmHeadWeight = "lm_head.weight";
+                Graph.AddInitializer(TensorData.Floats(lmHeadWeight, Transpose(w.Classifier, c.VocabSize, c.Dim), c.Dim, c.VocabSize));
+            }
+            Node("MatMul", "/lm_head/MatMul", [final, lmHeadWeight], "logits");
+        }
+
+        /// <summary>
+        /// Boolean [batch, 1, seq, total]: key j is visible to query i when j ≤ past + i (causal) and the
+        /// attention mask keeps j.
+        /// </summary>
+        private string BuildAttentionMask()
+        {
+            const string p = "/model/attn_mask";
+            var total = Node("Gather", $"{p}/total/Gather", [Node("Shape", $"{p}/total/Shape", ["attention_mask"]), Const64Scalar("one", 1)], attrs: Attr.Int("axis", 0));
+            var seq = Node("Gather", $"{p}/seq/Gather", [Node("Shape", $"{p}/seq/Shape", ["input_ids"]), Const64Scalar("one", 1)], attrs: Attr.Int("axis", 0));
+            var past = Node("Sub", $"{p}/past/Sub", [total, seq]);
+            var keyPos = Node("Range", $"{p}/key_positions/Range", [Const64Scalar("zero", 0), total, Const64Scalar("one", 1)]);
+            var queryPos = Node("Range", $"{p}/query_positions/Range", [past, total, Const64Scalar("one", 1)]);
+            var queryCol = Node("Unsqueeze", $"{p}/query_positions/Unsqueeze", [queryPos, Const64("axes_1", 1)]);
+            var causal = Node("LessOrEqual", $"{p}/causal/LessOrEqual", [keyPos, queryCol]);      // [seq, total]
+            var keep = Node("Cast", $"{p}/keep/Cast", ["attention_mask"], attrs: Attr.Int("to", (long)DataType.Bool));
+            keep = Node("Unsqueeze", $"{p}/keep/Unsqueeze", [keep, Const64("axes_1_2", 1, 2)]);      // [batch, 1, 1, total]
+            return Node("And", $"{p}/And", [causal, keep]);                                             // [batch, 1, seq, total]
+        }
+
+        private string RmsNorm(string x, string prefix, string weightName, float[] weight)
+        {
+            Graph.AddInitializer(TensorData.Floats(weightName, weight, weight.Length));
+            var sq = Node("Mul", $"{prefix}/Pow", [x, x]);
+            var mean = Node("ReduceMean", $"{prefix}/ReduceMean", [sq], attrs: [Attr.Ints("axes", -1), Attr.Int("keepdims", 1)]);
+            var rstd = Node("Reciprocal", $"{prefix}/Reciprocal", [Node("Sqrt", $"{prefix}/Sqrt", [Node("Add", $"{prefix}/Add", [mean, ConstF("rms_eps", 1e-5f)])])]);
+            return Node("Mul", $"{prefix}/Mul_1", [Node("Mul", $"{prefix}/Mul", [x, rstd]), weightName]);
+        }
+
+        private string Projection(string x, string prefix, string weightName, float[] weightOutIn, int inDim, int outDim)
+        {
+            // llama2.c stores W as [out][in] (y = W x); MatMul wants [in][out].
+            Graph.AddInitializer(TensorData.Floats(weightName, Transpose(weightOutIn, outDim, inDim), inDim, outDim));
+            return Node("MatMul", $"{prefix}/MatMul", [x, weightName]);
+        }
+
+        /// <summary>[batch, seq, heads*head_dim] → [batch, heads, seq, head_dim].</summary>
+        private string SplitHeads(string x, int heads, string prefix)
+        {
+            var r = Node("Reshape", $"{prefix}/Reshape", [x, Const64($"shape_heads_{heads}", 0, 0, heads, c.HeadDim)]);
+            return Node("Transpose", $"{prefix}/Transpose", [r], attrs: Attr.Ints("perm", 0, 2, 1, 3));
+        }
+
+        /// <summary>Rotates consecutive pairs (2i, 2i+1) inside each head, as llama2.c does.</summary>
+        private string Rotary(string x, string cos, string sin, string prefix)
+        {
+            var pairs = Node("Reshape", $"{prefix}/Reshape", [x, Const64("shape_pairs", 0, 0, 0, -1, 2)]);
+            var even = Node("Slice", $"{prefix}/even/Slice", [pairs, Const64("slice_0", 0), Const64("slice_1", 1), Const64("axes_last", -1)]);
+            var odd = Node("Slice", $"{prefix}/odd/Slice", [pairs, Const64("slice_1", 1), Const64("slice_2", 2), Const64("axes_last", -1)]);
+            var re = Node("Sub", $"{prefix}/re/Sub", [Node("Mul", $"{prefix}/re/Mul", [even, cos]), Node("Mul", $"{prefix}/re/Mul_1", [odd, sin])]);
+            var im = Node("Add", $"{prefix}/im/Add", [Node("Mul", $"{prefix}/im/Mul", [even, sin]), Node("Mul", $"{prefix}/im/Mul_1", [odd, cos])]);
+            var joined = Node("Concat", $"{prefix}/Concat", [re, im], attrs: Attr.Int("axis", -1));
+            return Node("Reshape", $"{prefix}/Reshape_1", [joined, Const64("shape_unpairs", 0, 0, 0, -1)]);
+        }
+
+        /// <summary>Grouped-query attention: query head h reads key/value head h / (heads / kv_heads).</summary>
+        private string RepeatKv(string x, string prefix)
+        {
+            var rep = c.Heads / c.KvHeads;
+            if (rep == 1) return x;
+            var u = Node("Unsqueeze", $"{prefix}/Unsqueeze", [x, Const64("axes_2", 2)]);
+            var e = Node("Expand", $"{prefix}/Expand", [u, Const64($"expand_kv_{rep}", 1, 1, rep, 1, 1)]);
+            return Node("Reshape", $"{prefix}/Reshape", [e, Const64("shape_all_heads", 0, c.Heads, -1, c.HeadDim)]);
+        }
+
+        private string Node(string op, string name, string[] inputs, string? output = null, params AttributeProto[] attrs)
+        {
+            output ??= name + "_output_0";
+            Graph.AddNode(op, inputs, [output], name, attrs);
+            return output;
+        }
+
+        private string Const64(string key, params long[] values)
+        {
+            var name = "const." + key;
+            if (_constants.TryAdd(name, name)) Graph.AddInitializer(TensorData.Int64s(name, values, values.Length));
+            return name;
+        }
+
+        private string Const64Scalar(string key, long value)
+        {
+            var name = "const.scalar_" + key;
+            if (_constants.TryAdd(name, name)) Graph.AddInitializer(TensorData.Int64s(name, [value]));
+            return name;
+        }
+
+        private string ConstF(string key, float value)
+        {
+            var name = "const." + key;
+            if (_constants.TryAdd(name, name)) Graph.AddInitializer(TensorData.Floats(name, [value]));
+            return name;
+        }
+
+        private static ValueInfoProto TensorInfo(string name, DataType type, params object[] dims)
+        {
+            var shape = new TensorShapeProto();
+            foreach (var d in dims)
+            {
+                shape.Dim.Add(d switch
+                {
+                    int n => new TensorShapeProto.Types.Dimension { DimValue = n },
+                    string s => new TensorShapeProto.Types.Dimension { DimParam = s },
+                    _ => throw new ArgumentException(d.ToString()),
+                });
+            }
+            return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
+        }
+    }
+
+    private static float[] Transpose(float[] m, int rows, int cols)
+    {
+        var t = new float[m.Length];
+        for (var r = 0; r < rows; r++)
+            for (var col = 0; col < cols; col++)
+                t[col * rows + r] = m[r * cols + col];
+        return t;
+    }
+
+    internal static string Invariant(long v) => v.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,35 @@
+using ModelCompiler.Import;
+using ModelCompiler.Tokenization;
+
+namespace ModelCompiler.Runtime;
+
+/// <summary>Finds a model's tokenizer: an explicit path, else the one the model's metadata names beside it.</summary>
+public static class ModelTokenizer
+{
+    public static string? FindBeside(string modelPath, IReadOnlyDictionary<string, string>? metadata)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        if (metadata is not null && metadata.TryGetValue(Llama2cImporter.MetadataKeys.Tokenizer, out var name) && !string.IsNullOrEmpty(name))
+        {
+            var candidate = Onnx.OnnxModelIO.ResolveExternalLocation(name, dir, "tokenizer", Path.GetFullPath(modelPath));
+            if (File.Exists(candidate)) return candidate;
+        }
+        var conventional = Llama2cImporter.TokenizerPathFor(modelPath);
+        return File.Exists(conventional) ? conventional : null;
+    }
+
+    /// <summary>Loads the tokenizer and checks it fits the model's vocabulary.</summary>
+    public static ITokenizer Load(DecoderSession session, string? explicitPath)
+    {
+        var path = explicitPath is not null ? Path.GetFullPath(explicitPath)
+            : FindBeside(session.ModelPath, session.Session.ModelMetadata.CustomMetadataMap)
+              ?? throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound,
+                  $"no tokenizer found beside the model (expected {Path.GetFileName(Llama2cImporter.TokenizerPathFor(session.ModelPath))}); pass --tokenizer.",
+                  Path.GetFullPath(session.ModelPath));
+        var tokenizer = TokenizerLoader.Load(path, session.VocabSize > 0 ? session.VocabSize : null);
+        if (session.VocabSize > 0 && tokenizer.VocabularySize != session.VocabSize)
+            throw new ModelCompilerException(TokenizationErrors.TokenizerVocabularyMismatch,
+                $"the tokenizer has {tokenizer.VocabularySize} tokens but the model's logits have {session.VocabSize}; use the model's own tokenizer.", path);
+        return tokenizer;
+    }
+}
