@@ -1,0 +1,58 @@
+namespace ModelCompiler.Spec;
+
+/// <summary>
+/// Reads a quantization spec (YAML) into a <see cref="QuantizationSpec"/>.
+/// Errors are <see cref="ModelCompilerException"/>s with codes MC1100-MC1149 (see <see cref="SpecCodes"/>) that name
+/// the file, line and column; warnings (MC1150-MC1199) come back in <see cref="SpecLoadResult.Warnings"/>.
+/// </summary>
+/// <remarks>
+/// Rules beyond the keys' types: <c>calibration</c> is required and has exactly one of <c>text</c> or <c>generated</c>;
+/// <c>evaluation</c> is optional (absent: generated tokens with calibration's seed + 1); a key whose value is null
+/// (empty, <c>~</c>, <c>null</c>) counts as absent, except that <c>generated:</c> alone means generated with defaults;
+/// names of targets, precisions, providers and policy kinds match case-insensitively; keys match exactly.
+/// </remarks>
+public static class SpecLoader
+{
+    /// <summary>Reads the spec file at <paramref name="path"/>; relative paths in it are resolved against its folder and must exist.</summary>
+    public static SpecLoadResult Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var fullPath = Path.GetFullPath(path);
+        if (Directory.Exists(fullPath))
+        {
+            throw new ModelCompilerException(SpecCodes.SpecFileNotFound,
+                $"the spec path '{fullPath}' is a folder; name the .yaml spec file in it", fullPath);
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(fullPath);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ModelCompilerException(SpecCodes.SpecFileNotFound,
+                $"spec file not found: '{fullPath}'; check the spec path (--spec, or the Spec metadata of the QuantizedModel item)", fullPath, inner: ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelCompilerException(SpecCodes.SpecFileNotFound,
+                $"cannot read the spec file '{fullPath}': {ex.Message}", fullPath, inner: ex);
+        }
+
+        return Parse(text, fullPath, Path.GetDirectoryName(fullPath)!);
+    }
+
+    /// <summary>
+    /// Reads spec text as if it came from <paramref name="fileName"/> (the name diagnostics use), resolving relative
+    /// paths against <paramref name="baseDirectory"/>. With <paramref name="checkFiles"/> false, named files need not exist
+    /// and text contents are not compared.
+    /// </summary>
+    public static SpecLoadResult Parse(string yamlText, string fileName, string baseDirectory, bool checkFiles = true)
+    {
+        ArgumentNullException.ThrowIfNull(yamlText);
+        ArgumentException.ThrowIfNullOrEmpty(fileName);
+        ArgumentException.ThrowIfNullOrEmpty(baseDirectory);
+        return new SpecParser(fileName, Path.GetFullPath(baseDirectory), checkFiles).Parse(yamlText);
+    }
+}
