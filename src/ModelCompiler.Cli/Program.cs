@@ -7,6 +7,7 @@ root.Options.Add(CliOptions.Verbose);
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(CompileCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

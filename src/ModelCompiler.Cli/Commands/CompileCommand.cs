@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ModelCompiler.Compilation;
+using ModelCompiler.Evaluation;
+using ModelCompiler.Runtime;
+using ModelCompiler.Validation;
+
+namespace ModelCompiler.Cli.Commands;
+
+internal static class CompileCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "The fp32 ONNX model to quantize.", Required = true };
+        var spec = new Option<string>("--spec") { Description = "The YAML quantization spec.", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "The quantized ONNX model to write.", Required = true };
+        var manifest = new Option<string?>("--manifest") { Description = "Manifest JSON (default: <output stem>.manifest.json)." };
+        var report = new Option<string?>("--report") { Description = "Markdown report (default: <output stem>.report.md)." };
+        var deps = new Option<string?>("--deps") { Description = "Write every input file read, one per line (for incremental builds)." };
+        var gatesAsWarnings = new Option<bool>("--gates-as-warnings") { Description = "Report missed gates as warnings and exit 0 (local experiments)." };
+        var json = new Option<bool>("--json") { Description = "Print the manifest's summary (plus timings) as JSON on stdout." };
+        var ortNative = CliOptions.OrtNative();
+
+        var cmd = new Command("compile", "Calibrate, quantize (QDQ INT8 + FP16/FP32 fallback), validate and gate a model per a YAML spec.");
+        foreach (var o in new Option[] { model, spec, output, manifest, report, deps, ortNative, gatesAsWarnings, json }) cmd.Options.Add(o);
+        cmd.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            ExecutionProviders.UseNativeLibrary(parse.GetValue(ortNative));
+            var options = new CompileOptions(parse.GetValue(model)!, parse.GetValue(spec)!, parse.GetValue(output)!)
+            {
+                ManifestPath = parse.GetValue(manifest),
+                ReportPath = parse.GetValue(report),
+                DepsPath = parse.GetValue(deps),
+            };
+            var result = QuantizationCompiler.Compile(options, new StderrReporter());
+
+            var asWarnings = parse.GetValue(gatesAsWarnings);
+            foreach (var g in result.Gates.Where(g => !g.Passed))
+                Console.Error.WriteLine($"{g.Location}: {(asWarnings ? "warning" : "error")} {g.Code}: {g.Message}");
+            Console.Error.WriteLine($"modelc: report: {options.ResolvedReportPath}");
+            Console.Error.WriteLine(Summary(result));
+            if (parse.GetValue(json)) Console.WriteLine(Json(result, options));
+            return result.Passed || asWarnings ? ExitCodes.Success : ExitCodes.GateFailed;
+        }));
+        return cmd;
+    }
+
+    private static string Summary(CompileResult r)
+    {
+        var p = r.Providers.FirstOrDefault(x => x.Status == ProviderStatus.Ok);
+        var timings = string.Join(", ", r.Timings.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Stage} {t.Seconds:F2}s")));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"modelc: {(r.Passed ? "passed" : "FAILED")}: {r.Int8Layers}/{r.Decisions.Count} layers INT8 ({r.Int8ParameterFraction:P0} of weights); perplexity {p?.Fp32Perplexity:F4} → {p?.QuantizedPerplexity:F4} ({p?.PerplexityIncreasePct:+0.000;-0.000}%) on {p?.Provider}; {timings}");
+    }
+
+    private static string Json(CompileResult r, CompileOptions o)
+    {
+        var summary = new Dictionary<string, object?>
+        {
+            ["passed"] = r.Passed,
+            ["failed_gate"] = r.Gates.FirstOrDefault(g => !g.Passed)?.Name,
+            ["output"] = Path.GetFullPath(o.OutputPath),
+            ["manifest"] = o.ResolvedManifestPath,
+            ["report"] = o.ResolvedReportPath,
+            ["layers"] = r.Decisions.Count,
+            ["int8_layers"] = r.Int8Layers,
+            ["int8_fraction"] = r.Int8ParameterFraction,
+            ["providers"] = r.Providers.Select(p => new Dictionary<string, object?>
+            {
+                ["name"] = p.Provider,
+                ["status"] = p.Status.ToString().ToLowerInvariant(),
+                ["reason"] = p.Reason,
+                ["fp32_perplexity"] = Finite(p.Fp32Perplexity),
+                ["quantized_perplexity"] = Finite(p.QuantizedPerplexity),
+                ["perplexity_increase_pct"] = Finite(p.PerplexityIncreasePct),
+                ["mean_kl_divergence"] = Finite(p.MeanKlDivergence),
+                ["top1_agreement"] = Finite(p.Top1Agreement),
+                ["fp32_ms_per_window"] = Finite(p.Fp32MillisecondsPerWindow),
+                ["quantized_ms_per_window"] = Finite(p.QuantizedMillisecondsPerWindow),
+            }).ToList(),
+            ["gates"] = r.Gates.Select(g => new Dictionary<string, object?>
+            {
+                ["name"] = g.Name, ["code"] = g.Code, ["limit"] = g.Limit, ["measured"] = g.Measured, ["passed"] = g.Passed, ["provider"] = g.Provider,
+            }).ToList(),
+            ["timings_seconds"] = r.Timings.ToDictionary(t => t.Stage, t => (object?)Math.Round(t.Seconds, 3)),
+        };
+        return JsonSerializer.Serialize(summary);
+    }
+
+    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
+
+    private sealed class StderrReporter : ICompileReporter
+    {
+        public void Stage(string stage, string detail) => Console.Error.WriteLine($"[{stage}] {detail}");
+        public IProgress<EvaluationProgress> Progress(string stage) => new ProgressLine(stage);
+        public void Warning(string diagnosticLine) => Console.Error.WriteLine(diagnosticLine);
+    }
+}
