@@ -1,0 +1,65 @@
+namespace ModelCompiler.Generator.Model
+{
+    /// <summary>One dimension of a tensor shape: a fixed size, a symbolic name, or unknown (both null).</summary>
+    internal sealed record Dimension(long? Size, string? Symbol);
+
+    /// <summary>A graph input or output as the manifest's signature states it.</summary>
+    internal sealed record TensorModel(string Name, string ElementType, EquatableArray<Dimension> Shape);
+
+    /// <summary>A graph input and the C# members generated for it in <c>Inputs</c>.</summary>
+    internal sealed record InputMember(TensorModel Tensor, string PropertyName, string SetterName);
+
+    /// <summary>A graph output and the C# members generated for it in <c>Outputs</c>.</summary>
+    internal sealed record OutputMember(TensorModel Tensor, string PropertyName, string DataPropertyName, string ShapePropertyName);
+
+    internal enum GreedyInputRole
+    {
+        InputIds,
+        AttentionMask,
+        PositionIds,
+        PastKeyValue,
+    }
+
+    /// <summary>How greedy generation feeds one graph input; <see cref="CacheIndex"/> is 2*layer (+1 for values).</summary>
+    internal sealed record GreedyInput(string Name, GreedyInputRole Role, int CacheIndex, string ElementType);
+
+    /// <summary>What greedy generation needs beyond the signature; present only when the signature fits a KV-cache decoder.</summary>
+    internal sealed record GreedyPlan(
+        EquatableArray<GreedyInput> Inputs,
+        string LogitsName,
+        string LogitsElementType,
+        EquatableArray<string> PresentNames);
+
+    /// <summary>The manifest's <c>decoder</c> section.</summary>
+    internal sealed record DecoderModel(
+        int? NumLayers,
+        int? NumKvHeads,
+        int? HeadDim,
+        long? VocabSize,
+        long? BosTokenId,
+        long? EosTokenId,
+        GreedyPlan? Greedy);
+
+    /// <summary>Everything the emitter needs for one wrapper class: names are final, escaped C# identifiers.</summary>
+    internal sealed record WrapperModel(
+        string ManifestFileName,
+        string ModelFile,
+        string Namespace,
+        string ClassName,
+        string HintName,
+        bool IsPublic,
+        string ModelPath,
+        EquatableArray<InputMember> Inputs,
+        EquatableArray<OutputMember> Outputs,
+        DecoderModel? Decoder)
+    {
+        /// <summary>The type's full name without escapes, for messages and duplicate checks.</summary>
+        public string FullTypeName => HintName.Substring(0, HintName.Length - ".g.cs".Length);
+    }
+
+    /// <summary>The outcome of reading one manifest: a model when it is usable, and diagnostics either way.</summary>
+    internal sealed record ManifestResult(string FilePath, WrapperModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);
+
+    /// <summary>A parsed manifest and the source generated for it (null when there is no model).</summary>
+    internal sealed record GeneratedWrapper(ManifestResult Result, string? Source);
+}

@@ -1,0 +1,126 @@
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using ModelCompiler.Generator.Tests.Infrastructure;
+using ModelCompiler.Tests;
+
+namespace ModelCompiler.Generator.Tests;
+
+/// <summary>
+/// Generated wrappers run on the real ONNX Runtime (CPU) against small stand-in models with the fixtures' signatures,
+/// so that shapes, cache feeding and disposal are checked at run time, not just compiled.
+/// </summary>
+public sealed class RuntimeTests : IDisposable
+{
+    private readonly string _dir = TestPaths.NewTempDir("mc-gen");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, byte[] model)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllBytes(path, model);
+        return path;
+    }
+
+    private static MethodInfo Method(GeneratorOutcome outcome, string type, string method)
+    {
+        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
+        var assembly = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation);
+        return assembly.GetType(type, throwOnError: true)!.GetMethod(method, BindingFlags.Public | BindingFlags.Static)!;
+    }
+
+    private static object? Invoke(MethodInfo method, params object?[] args)
+    {
+        try
+        {
+            return method.Invoke(null, args);
+        }
+        catch (TargetInvocationException ex) when (ex.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerException).Throw();
+            throw;
+        }
+    }
+
+    private static GeneratorOutcome Story(string? manifest = null)
+        => GeneratorHarness.Run([Fixtures.StoryManifest(manifest)], [UserPrograms.Story]);
+
+    [Fact]
+    public void GenerateGreedy_feeds_positions_mask_and_cache()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        var generate = Method(Story(), "Demo.App.StoryDriver", "Generate");
+
+        // Next token = position + mask length + cache length + 100 (see TinyOnnx.FakeStoriesDecoder).
+        var tokens = (long[])Invoke(generate, model, new long[] { 1, 5, 7 }, 4)!;
+
+        Assert.Equal([108L, 111L, 114L, 117L], tokens);
+    }
+
+    [Fact]
+    public void GenerateGreedy_stops_at_eos_without_returning_it()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        string manifest = Fixtures.Stories.Replace("\"eos_token_id\": 2", "\"eos_token_id\": 114", StringComparison.Ordinal);
+        var generate = Method(Story(manifest), "Demo.App.StoryDriver", "Generate");
+
+        Assert.Equal([108L, 111L], (long[])Invoke(generate, model, new long[] { 1, 5, 7 }, 10)!);
+        Assert.Empty((long[])Invoke(generate, model, new long[] { 1 }, 0)!);
+    }
+
+    [Fact]
+    public void GenerateGreedy_validates_its_arguments()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        var generate = Method(Story(), "Demo.App.StoryDriver", "Generate");
+
+        var empty = Assert.Throws<ArgumentException>(() => Invoke(generate, model, Array.Empty<long>(), 3));
+        Assert.Equal("promptTokens", empty.ParamName);
+        var negative = Assert.Throws<ArgumentOutOfRangeException>(() => Invoke(generate, model, new long[] { 1 }, -1));
+        Assert.Equal("maxNewTokens", negative.ParamName);
+    }
+
+    [Fact]
+    public void Run_returns_typed_outputs_and_CreateWithCuda_falls_back_to_cpu()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        var outcome = Story();
+        var assembly = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation);
+        var driver = assembly.GetType("Demo.App.StoryDriver", throwOnError: true)!;
+
+        // Prompt of 3: logits [1, 3, 512], cache [1, 4, 3, 8]; the last position's argmax is 2 + 3 + 3 + 100.
+        string result = (string)Invoke(driver.GetMethod("RunOnce")!, model, new long[] { 1, 5, 7 })!;
+        Assert.Equal("1,3,512|1,4,3,8|1,4,3,8|False|108", result);
+
+        // Without fallback, a CPU-only ONNX Runtime surfaces its own exception (a CUDA build would run on the GPU).
+        string strict = (string)Invoke(driver.GetMethod("CudaStrict")!, model)!;
+        Assert.Contains(strict, new[] { "no CUDA entry point", "CUDA unavailable", "cuda:True" });
+
+        string missing = (string)Invoke(driver.GetMethod("MissingInput")!, model)!;
+        Assert.Contains("'attention_mask' is not set", missing, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Classifier_runs_with_float16_outputs_and_checks_shapes()
+    {
+        string model = Write("classifier.onnx", TinyOnnx.FakeClassifier());
+        var outcome = GeneratorHarness.Run([Fixtures.ClassifierManifest()], [UserPrograms.Classifier]);
+        var driver = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType("Demo.App.ClassifierDriver", throwOnError: true)!;
+
+        const int plane = 224 * 224;
+        var pixels = new float[2 * 3 * plane];
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = (i / plane) * 0.5f; // channel c of image b holds (3b + c) / 2
+        }
+
+        var scores = (float[])Invoke(driver.GetMethod("Scores")!, model, pixels, 2)!;
+        Assert.Equal([0f, 0.5f, 1f, 1.5f, 2f, 2.5f], scores);
+
+        string error = (string)Invoke(driver.GetMethod("ShapeError")!, model)!;
+        Assert.Contains("Dimension 3 of input 'pixel_values' must be 224, but it is 223.", error, StringComparison.Ordinal);
+
+        string path = (string)Invoke(driver.GetMethod("Path")!)!;
+        Assert.Equal(Path.Combine(AppContext.BaseDirectory, "models/image_classifier.q.onnx"), path);
+    }
+}
