@@ -114,9 +114,9 @@ public sealed class OnnxGraph
 
         var pending = new int[nodes.Count];
         var dependents = new List<int>[nodes.Count];
+        for (var i = 0; i < nodes.Count; i++) dependents[i] = [];
         for (var i = 0; i < nodes.Count; i++)
         {
-            dependents[i] = [];
             foreach (var input in nodes[i].Input.Distinct())
             {
                 if (available.Contains(input) || !producerIndex.TryGetValue(input, out var p)) continue;

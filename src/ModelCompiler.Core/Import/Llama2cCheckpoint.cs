@@ -49,7 +49,7 @@ public sealed class Llama2cCheckpoint
         Span<int> h = stackalloc int[7];
         stream.ReadExactly(MemoryMarshal.AsBytes(h));
         var shared = h[5] > 0;
-        var config = new Llama2cConfig(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], shared);
+        var config = new Llama2cConfig(h[0], h[1], h[2], h[3], h[4], h[5] == int.MinValue ? int.MaxValue : Math.Abs(h[5]), h[6], shared);
         Validate(config, h, full);
 
         long dim = config.Dim, hidden = config.HiddenDim, layers = config.Layers, vocab = config.VocabSize, kvDim = config.KvDim;
