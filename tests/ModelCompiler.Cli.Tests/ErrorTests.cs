@@ -109,8 +109,8 @@ public sealed class ErrorTests(ModelcFixture f)
         Assert.True(errors.Count == 1, r.ToString());
         Assert.Equal(model, errors[0].Groups["where"].Value);
         Assert.DoesNotContain("   at ", r.StdErr);
-        // Today ONNX Runtime's own parser reports it (MC3001, exit 3); MC1002 (exit 2) would classify it as bad input.
-        Assert.Contains(errors[0].Groups["code"].Value, new[] { "MC1002", "MC3001" });
+        Assert.Equal("MC1002", errors[0].Groups["code"].Value);
+        Assert.Equal(2, r.ExitCode);
     }
 
     [Fact]
@@ -171,12 +171,7 @@ public sealed class ErrorTests(ModelcFixture f)
         Assert.Contains("--tokenizer", m.Groups["message"].Value);
     }
 
-    private const string MaxSeqBug =
-        "src bug: positions past the model's max_seq_len (512 for stories260K) reach ONNX Runtime's rotary Gather, which fails " +
-        "as 'error MC3000: internal error: OnnxRuntimeException ... idx=512' (exit 3) after ORT logs its own [E:onnxruntime] line on stderr. " +
-        "Fix: record max_seq_len in the model metadata at import and reject --context / prompt + --max-tokens beyond it with an MC1xxx error.";
-
-    [Fact(Skip = MaxSeqBug)]
+    [Fact]
     public void ContextLongerThanTheModelsMaximumSequence()
     {
         var r = Eval(f.ModelPath, TestPaths.TinyStoriesValid, "--context", "1024", "--max-tokens", "2000");
@@ -187,7 +182,7 @@ public sealed class ErrorTests(ModelcFixture f)
         Assert.DoesNotContain("onnxruntime", r.StdErr);
     }
 
-    [Fact(Skip = MaxSeqBug)]
+    [Fact]
     public void GeneratingPastTheModelsMaximumSequence()
     {
         var r = Modelc.Run("generate", f.ModelPath, "--max-tokens", "600");

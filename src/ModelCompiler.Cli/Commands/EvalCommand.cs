@@ -35,6 +35,8 @@ internal static class EvalCommand
 
             using var options = ExecutionProviders.Create(providerName, modelPath);
             using var session = new DecoderSession(modelPath, options);
+            if (ctx > session.MaxPositions)
+                throw new ModelCompilerException("MC1006", $"--context {ctx} exceeds the model's maximum sequence length {session.MaxPositions}.", modelPath);
             var tok = ModelTokenizer.Load(session, parse.GetValue(tokenizer));
             var stream = TokenStream.Load(parse.GetValue(text)!, tok, parse.GetValue(maxTokens));
             var progress = new ProgressLine("eval");

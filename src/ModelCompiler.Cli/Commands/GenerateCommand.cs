@@ -50,6 +50,8 @@ internal static class GenerateCommand
             foreach (var id in TextGenerator.Generate(session, promptIds, n, new SamplingOptions(temp, p, parse.GetValue(seed)), tok.EosId))
                 decoder.Write(id);
             stdout.Write("\n"u8);
+            if (promptIds.Count + n > session.MaxPositions)
+                Console.Error.WriteLine($"modelc: warning: generation stops at the model's maximum sequence length {session.MaxPositions}.");
             return ExitCodes.Success;
         }));
         return cmd;

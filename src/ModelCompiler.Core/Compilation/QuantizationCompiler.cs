@@ -85,6 +85,12 @@ public static class QuantizationCompiler
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
         var vocab = LogitsVocabulary(fp32);
+        if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
+        {
+            foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
+                if (data.Context.Value > maxPositions)
+                    throw data.Context.Location.Error("MC1043", $"{role} context {data.Context.Value} exceeds the model's maximum sequence length {maxPositions}; lower '{role}.context'.");
+        }
 
         var inputs = new List<InputFile> { Fingerprint("model", modelPath, modelPath), Fingerprint("spec", spec.SpecPath, spec.SpecPath) };
         var depFiles = new List<string> { modelPath, spec.SpecPath };

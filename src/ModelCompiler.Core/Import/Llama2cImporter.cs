@@ -24,6 +24,8 @@ public static class Llama2cImporter
         public const string BosTokenId = "modelcompiler.bos_token_id";
         public const string EosTokenId = "modelcompiler.eos_token_id";
         public const string Source = "modelcompiler.source";
+        /// <summary>Positions the rotary tables cover; later positions cannot be computed.</summary>
+        public const string MaxPositions = "modelcompiler.max_position_embeddings";
     }
 
     /// <summary>Where the tokenizer of <paramref name="modelPath"/> is stored: "model.onnx" → "model.tokenizer.bin".</summary>
@@ -63,6 +65,7 @@ public static class Llama2cImporter
         Meta(MetadataKeys.Architecture, "llama");
         Meta(MetadataKeys.BosTokenId, "1");
         Meta(MetadataKeys.EosTokenId, "2");
+        Meta(MetadataKeys.MaxPositions, c.MaxSeqLen.ToString(CultureInfo.InvariantCulture));
         if (tokenizerFileName is not null) Meta(MetadataKeys.Tokenizer, tokenizerFileName);
 
         b.BuildGraph(ckpt);

@@ -20,6 +20,11 @@ public sealed class DecoderSession : IDisposable
         {
             _session = options is null ? new InferenceSession(modelPath) : new InferenceSession(modelPath, options);
         }
+        catch (OnnxRuntimeException e) when (e.Message.Contains("Protobuf parsing failed", StringComparison.OrdinalIgnoreCase)
+                                              || e.Message.Contains("InvalidProtobuf", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ModelCompilerException("MC1002", "not a valid ONNX model (truncated or corrupt protobuf).", Path.GetFullPath(modelPath), inner: e);
+        }
         catch (OnnxRuntimeException e)
         {
             throw new ModelCompilerException("MC3001", $"ONNX Runtime could not load the model: {e.Message}", Path.GetFullPath(modelPath), inner: e);
@@ -50,7 +55,12 @@ public sealed class DecoderSession : IDisposable
         if (extraOutputs is not null) outputs.AddRange(extraOutputs);
         _outputNames = outputs.ToArray();
         ExtraOutputs = extraOutputs ?? [];
+        MaxPositions = _session.ModelMetadata.CustomMetadataMap.TryGetValue(Import.Llama2cImporter.MetadataKeys.MaxPositions, out var mp)
+                       && int.TryParse(mp, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 ? n : null;
     }
+
+    /// <summary>The longest sequence (past + new tokens) the model can position, when its metadata says.</summary>
+    public int? MaxPositions { get; }
 
     public string ModelPath { get; }
     public InferenceSession Session => _session;
@@ -72,6 +82,9 @@ public sealed class DecoderSession : IDisposable
         if (tokens.Length == 0) throw new ArgumentException("at least one token is needed", nameof(tokens));
         var past = cache?.Length ?? 0;
         var seq = tokens.Length;
+        if (past + seq > MaxPositions)
+            throw new ModelCompilerException("MC1043",
+                $"{past + seq} tokens exceed the model's maximum sequence length {MaxPositions}; use a shorter context or fewer new tokens.", Path.GetFullPath(ModelPath));
         var names = new List<string>(3 + 2 * Layers);
         var values = new List<OrtValue>(3 + 2 * Layers);
         var owned = new List<OrtValue>();

@@ -47,7 +47,8 @@ public static class ExecutionProviders
     public static SessionOptions? TryCreate(string provider, out string? unavailableReason, int deviceId = 0)
     {
         unavailableReason = null;
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // ORT's own log lines would duplicate our diagnostics on stderr; failures surface as exceptions anyway.
+        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (provider == Cpu) return options;
         if (provider != Cuda)
         {

@@ -23,6 +23,7 @@ public static class TextGenerator
         long[] input = prompt.Select(t => (long)t).ToArray();
         for (var n = 0; n < maxNewTokens; n++)
         {
+            if (cache.Length + input.Length > session.MaxPositions) yield break; // the model cannot position more tokens
             int next;
             using (var step = session.Run(input, cache))
                 next = Pick(step.LogitsAt(step.SequenceLength - 1), sampling, random);
@@ -66,7 +67,7 @@ public static class TextGenerator
             for (var k = 0; k < order.Length; k++)
             {
                 mass += probs[order[k]];
-                if (mass >= s.TopP) { keep = k + 1; break; }
+                if (mass + 1e-6 >= s.TopP) { keep = k + 1; break; } // TopP is a float: 0.8f > 0.5 + 0.3
             }
         }
         double kept = 0;
