@@ -81,6 +81,17 @@ public static class TensorData
         };
     }
 
+    /// <summary>Row-major [rows, cols] → [cols, rows].</summary>
+    public static T[] Transpose<T>(T[] m, int rows, int cols)
+    {
+        if (m.Length != rows * cols) throw new ArgumentException($"{m.Length} values are not {rows}x{cols}", nameof(m));
+        var t = new T[m.Length];
+        for (var r = 0; r < rows; r++)
+            for (var c = 0; c < cols; c++)
+                t[c * rows + r] = m[r * cols + c];
+        return t;
+    }
+
     /// <summary>Raw bytes of an int8/uint8 tensor.</summary>
     public static byte[] ReadBytes(TensorProto t) =>
         t.RawData.Length > 0 ? t.RawData.ToByteArray() : t.Int32Data.Select(v => (byte)v).ToArray();

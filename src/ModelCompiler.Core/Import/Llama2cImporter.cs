@@ -159,7 +159,7 @@ public static class Llama2cImporter
             else
             {
                 lmHeadWeight = "lm_head.weight";
-                Graph.AddInitializer(TensorData.Floats(lmHeadWeight, Transpose(w.Classifier, c.VocabSize, c.Dim), c.Dim, c.VocabSize));
+                Graph.AddInitializer(TensorData.Floats(lmHeadWeight, TensorData.Transpose(w.Classifier, c.VocabSize, c.Dim), c.Dim, c.VocabSize));
             }
             Node("MatMul", "/lm_head/MatMul", [final, lmHeadWeight], "logits");
         }
@@ -195,7 +195,7 @@ public static class Llama2cImporter
         private string Projection(string x, string prefix, string weightName, float[] weightOutIn, int inDim, int outDim)
         {
             // llama2.c stores W as [out][in] (y = W x); MatMul wants [in][out].
-            Graph.AddInitializer(TensorData.Floats(weightName, Transpose(weightOutIn, outDim, inDim), inDim, outDim));
+            Graph.AddInitializer(TensorData.Floats(weightName, TensorData.Transpose(weightOutIn, outDim, inDim), inDim, outDim));
             return Node("MatMul", $"{prefix}/MatMul", [x, weightName]);
         }
 
@@ -271,15 +271,4 @@ public static class Llama2cImporter
             return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
         }
     }
-
-    private static float[] Transpose(float[] m, int rows, int cols)
-    {
-        var t = new float[m.Length];
-        for (var r = 0; r < rows; r++)
-            for (var col = 0; col < cols; col++)
-                t[col * rows + r] = m[r * cols + col];
-        return t;
-    }
-
-    internal static string Invariant(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

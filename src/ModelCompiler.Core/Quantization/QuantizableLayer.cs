@@ -30,16 +30,7 @@ public sealed class QuantizableLayer
         var t = graph.Initializer(WeightInitializer)!;
         var w = TensorData.ReadFloats(t);
         var storedOutIn = WeightTransposed ^ GemmTransB;
-        return storedOutIn ? Transpose(w, (int)OutFeatures, (int)InFeatures) : w;
-    }
-
-    internal static float[] Transpose(float[] m, int rows, int cols)
-    {
-        var t = new float[m.Length];
-        for (var r = 0; r < rows; r++)
-            for (var c = 0; c < cols; c++)
-                t[c * rows + r] = m[r * cols + c];
-        return t;
+        return storedOutIn ? TensorData.Transpose(w, (int)OutFeatures, (int)InFeatures) : w;
     }
 }
 

@@ -25,7 +25,7 @@ public static class Fp16Transform
             }
 
             var w = layer.ReadWeightInOut(graph);
-            if (layer.GemmTransB) w = QuantizableLayer.Transpose(w, (int)layer.InFeatures, (int)layer.OutFeatures);
+            if (layer.GemmTransB) w = TensorData.Transpose(w, (int)layer.InFeatures, (int)layer.OutFeatures);
             var h = new Half[w.Length];
             for (var i = 0; i < w.Length; i++) h[i] = (Half)w[i];
             var wName = graph.UniqueName($"{layer.Name}.weight_fp16");

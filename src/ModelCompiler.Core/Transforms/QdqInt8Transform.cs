@@ -63,7 +63,7 @@ public static class QdqInt8Transform
             if (layer.GemmTransB)
             {
                 // Keep the node's [out, in] layout; channels are then axis 0.
-                wq = Transpose(wq, (int)layer.InFeatures, (int)layer.OutFeatures);
+                wq = TensorData.Transpose(wq, (int)layer.InFeatures, (int)layer.OutFeatures);
                 graph.AddInitializer(TensorData.Int8s(wName, wq, layer.OutFeatures, layer.InFeatures));
                 axis = 0;
             }
@@ -98,14 +98,5 @@ public static class QdqInt8Transform
             for (var j = 0; j < outFeatures; j++)
                 q[i * outFeatures + j] = (sbyte)Math.Clamp((int)MathF.Round(wInOut[i * outFeatures + j] / scales[j], MidpointRounding.ToEven), -127, 127);
         return (q, scales);
-    }
-
-    private static sbyte[] Transpose(sbyte[] m, int rows, int cols)
-    {
-        var t = new sbyte[m.Length];
-        for (var r = 0; r < rows; r++)
-            for (var c = 0; c < cols; c++)
-                t[c * rows + r] = m[r * cols + c];
-        return t;
     }
 }

@@ -81,12 +81,12 @@ public sealed class DecoderSessionTests(Stories260KFixture f) : IDisposable
     }
 
     [Fact]
-    public void GarbageFile_IsMC3001()
+    public void GarbageFile_IsMC1002_BadInput()
     {
         var path = Path.Combine(_dir, "garbage.onnx");
         File.WriteAllBytes(path, [0xFF, 0xFE, 0x00, 0x13, 0x37]);
         var e = Assert.Throws<ModelCompilerException>(() => new DecoderSession(path));
-        Assert.Equal("MC3001", e.Code);
+        Assert.Equal("MC1002", e.Code);
         Assert.Equal(path, e.File);
     }
 
