@@ -78,6 +78,11 @@ namespace ModelCompiler.Generator.Emitting
                 EmitDecoderConstants(w, decoder, greedy != null);
             }
 
+            if (model.Metrics.Count > 0)
+            {
+                EmitMetrics(w, model.Metrics);
+            }
+
             EmitConstruction(w, model);
             EmitRun(w, model);
             if (greedy != null)
@@ -104,6 +109,25 @@ namespace ModelCompiler.Generator.Emitting
             w.Line();
             EmitOutputs(w, model);
             w.Close();
+        }
+
+        private static void EmitMetrics(CodeWriter w, EquatableArray<MetricConstant> metrics)
+        {
+            w.Summary("What modelc measured when it compiled this model (the manifest's metrics).");
+            w.Open("public static class CompileMetrics");
+            for (int i = 0; i < metrics.Count; i++)
+            {
+                if (i > 0)
+                {
+                    w.Line();
+                }
+
+                w.Summary(metrics[i].Summary);
+                w.Line("public const " + metrics[i].Type + " " + metrics[i].Name + " = " + metrics[i].Literal + ";");
+            }
+
+            w.Close();
+            w.Line();
         }
 
         private static void EmitDecoderConstants(CodeWriter w, DecoderModel decoder, bool hasGreedy)

@@ -40,6 +40,9 @@ namespace ModelCompiler.Generator.Model
         long? EosTokenId,
         GreedyPlan? Greedy);
 
+    /// <summary>One figure modelc measured (manifest <c>metrics</c>), emitted as a constant; <see cref="Literal"/> is C# source.</summary>
+    internal sealed record MetricConstant(string Name, string Type, string Literal, string Summary);
+
     /// <summary>Everything the emitter needs for one wrapper class: names are final, escaped C# identifiers.</summary>
     internal sealed record WrapperModel(
         string ManifestFileName,
@@ -51,7 +54,8 @@ namespace ModelCompiler.Generator.Model
         string ModelPath,
         EquatableArray<InputMember> Inputs,
         EquatableArray<OutputMember> Outputs,
-        DecoderModel? Decoder)
+        DecoderModel? Decoder,
+        EquatableArray<MetricConstant> Metrics)
     {
         /// <summary>The type's full name without escapes, for messages and duplicate checks.</summary>
         public string FullTypeName => HintName.Substring(0, HintName.Length - ".g.cs".Length);

@@ -22,6 +22,7 @@ namespace ModelCompiler.Generator.Parsing
             "Inputs", "Outputs", "ModelPath", "Session", "UsesCuda", "Run", "CreateWithCuda", "Dispose",
             "GenerateGreedy", "NumLayers", "NumKvHeads", "HeadDim", "VocabSize", "BosTokenId", "EosTokenId",
             "CheckShape", "MissingInput", "ThrowIfDisposed", "GreedyStep", "ArgMaxLastPosition", "EmptyCacheEntry", "Invariant",
+            "CompileMetrics",
         };
 
         private static readonly string[] ObjectMembers =
@@ -164,7 +165,50 @@ namespace ModelCompiler.Generator.Parsing
                 ModelPath: modelPath,
                 Inputs: NameInputs(inputs, className),
                 Outputs: NameOutputs(outputs, className),
-                Decoder: decoder);
+                Decoder: decoder,
+                Metrics: ReadMetrics(manifest));
+        }
+
+        /// <summary>The manifest's quality figures, for apps that log or check them. Optional: absent or odd values are skipped.</summary>
+        private static EquatableArray<MetricConstant> ReadMetrics(JsonObject manifest)
+        {
+            var list = new List<MetricConstant>();
+            if (manifest["metrics"] is not JsonObject metrics)
+            {
+                return list.ToEquatableArray();
+            }
+
+            void Number(string key, string name, string type, string summary)
+            {
+                if (metrics[key] is not JsonNumber n)
+                {
+                    return;
+                }
+
+                bool integral = n.TryGetInt64(out _);
+                if (type == "int" && !integral)
+                {
+                    return;
+                }
+
+                list.Add(new MetricConstant(name, type, type == "double" ? n.Text + "d" : n.Text, summary));
+            }
+
+            if (metrics["provider"] is JsonString provider)
+            {
+                list.Add(new MetricConstant("MeasuredOn", "string", Microsoft.CodeAnalysis.CSharp.SymbolDisplay.FormatLiteral(provider.Value, quote: true),
+                    "The execution provider the figures below were measured on."));
+            }
+
+            Number("fp32_perplexity", "Fp32Perplexity", "double", "Perplexity of the original fp32 model on the evaluation data.");
+            Number("quantized_perplexity", "QuantizedPerplexity", "double", "Perplexity of this quantized model on the same data.");
+            Number("perplexity_increase_pct", "PerplexityIncreasePct", "double", "Perplexity increase of the quantized model, in percent.");
+            Number("top1_agreement", "Top1Agreement", "double", "Fraction of positions where both models predict the same next token.");
+            Number("int8_fraction", "Int8Fraction", "double", "Fraction of the quantizable weights stored as INT8.");
+            Number("int8_layers", "Int8Layers", "int", "Number of layers quantized to INT8.");
+            Number("layers", "Layers", "int", "Number of quantizable layers.");
+            Number("evaluation_tokens", "EvaluationTokens", "int", "Number of predicted tokens the figures were measured on.");
+            return list.ToEquatableArray();
         }
 
         private EquatableArray<TensorModel> ReadTensors(JsonObject signature, string key, string kind)
