@@ -252,6 +252,8 @@ public static class ManifestWriter
         w.WriteNumber("fp16_layers", r.Decisions.Count(d => d.Precision == LayerPrecision.Fp16));
         w.WriteNumber("fp32_layers", r.Decisions.Count(d => d.Precision == LayerPrecision.Fp32));
         Number(w, "int8_fraction", r.Int8ParameterFraction);
+        if (r.Int8FusedOnCpu is { } fused) w.WriteNumber("int8_fused_on_cpu", fused);
+        else w.WriteNull("int8_fused_on_cpu");
         w.WriteNumber("fp32_weight_bytes", r.Fp32WeightBytes);
         w.WriteNumber("quantized_weight_bytes", r.QuantizedWeightBytes);
         w.WriteEndObject();

@@ -40,6 +40,8 @@ public sealed record CompileResult
     public required long Fp32WeightBytes { get; init; }
     public required long QuantizedWeightBytes { get; init; }
     public required int EvaluationTokens { get; init; }
+    /// <summary>INT8 layers ORT's CPU optimizer turned into integer kernels (null when not checked).</summary>
+    public int? Int8FusedOnCpu { get; init; }
     /// <summary>Seconds per stage. Not written to the manifest (timings differ run to run).</summary>
     public required IReadOnlyList<(string Stage, double Seconds)> Timings { get; init; }
 
@@ -155,6 +157,14 @@ public static class QuantizationCompiler
                 spec.Validation.Providers.Select(p => ProviderName(p.Value)).ToList(),
                 spec.Validation.Require.Select(p => ProviderName(p.Value)).ToList(),
                 p => reporter.Progress("validate " + p));
+            var int8Count = decisions.Count(d => d.Precision == LayerPrecision.Int8);
+            int? fused = null;
+            if (int8Count > 0 && providers.Any(p => p.Provider == ExecutionProviders.Cpu && p.Status == ProviderStatus.Ok))
+            {
+                fused = FusionCheck.CountFusedInt8(stagedModel, staging);
+                if (fused < int8Count)
+                    reporter.Warning($"{outputPath}: warning MC3020: ONNX Runtime's CPU optimizer fused only {fused} of {int8Count} INT8 layers into integer kernels; the others run as DequantizeLinear + float MatMul, slower than fp32.");
+            }
             if (!providers.Any(p => p.Status == ProviderStatus.Ok))
                 throw new ModelCompilerException("MC3004", "no execution provider could validate the quantized model: "
                     + string.Join("; ", providers.Select(p => $"{p.Provider}: {p.Reason}")), spec.SpecPath, spec.Validation.Location.Line, spec.Validation.Location.Column);
@@ -179,6 +189,7 @@ public static class QuantizationCompiler
                 Fp32WeightBytes = WeightBytes(fp32),
                 QuantizedWeightBytes = WeightBytes(quantized),
                 EvaluationTokens = evaluation.PredictedTokens(spec.Evaluation.Context.Value),
+                Int8FusedOnCpu = fused,
                 Timings = timings,
             };
             result = result with { Gates = GateChecker.Check(spec, result) };

@@ -47,6 +47,9 @@ public static class ReportWriter
                 L($"| {p.Provider} | {p.Status.ToString().ToLowerInvariant()}: {Escape(p.Reason)} | | | | | |");
         }
         L($"");
+        if (r.Int8FusedOnCpu is { } fused)
+            L($"ONNX Runtime's CPU optimizer fused {fused} of {r.Int8Layers} INT8 layers into integer kernels (QLinearMatMul / MatMulIntegerToFloat){(fused < r.Int8Layers ? " — the rest run as DequantizeLinear + float MatMul" : "")}.");
+        L($"");
         L($"Calibration: {r.Calibration.Tokens} tokens in {r.Calibration.Windows} windows, min/max ranges; activations uint8 asymmetric per tensor, weights int8 symmetric per output channel.");
         L($"");
 

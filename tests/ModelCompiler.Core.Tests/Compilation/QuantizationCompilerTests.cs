@@ -25,6 +25,7 @@ public sealed class QuantizationCompilerTests(CompileFixture f) : IClassFixture<
         Assert.InRange(cpu.PerplexityIncreasePct, 0.0, 2.0);
         Assert.InRange(cpu.Top1Agreement, 0.85, 1.0);
         Assert.True(cpu.MeanKlDivergence > 0);
+        Assert.Equal(36, r.Int8FusedOnCpu);
 
         // Every MatMul weight in the output is int8 behind a DequantizeLinear with a per-channel axis.
         var model = OnnxModelIO.Load(Path.Combine(f.Dir, "out", "all-int8.onnx"));
@@ -93,6 +94,7 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
         Assert.Equal(Enumerable.Range(0, 5).Select(i => $"model.layers.{i}.mlp.down_proj").Append("lm_head").Order(), fp32);
         Assert.Contains("*.down_proj", r.Decisions.First(d => d.Layer.Name == "model.layers.2.mlp.down_proj").Reason);
         Assert.Equal(30, r.Int8Layers);
+        Assert.Equal(30, r.Int8FusedOnCpu);
     }
 
     [Fact]
