@@ -89,3 +89,35 @@ public sealed class CompileCommandTests(ModelcFixture f)
         Assert.DoesNotContain("   at ", r.StdErr);
     }
 }
+
+/// <summary>Pointing modelc at another ONNX Runtime native library (how a user enables CUDA validation).</summary>
+[Collection(ModelcCollection.Name)]
+public sealed class OrtNativeLibraryTests(ModelcFixture f)
+{
+    [Fact]
+    public void AFileThatIsNotALibrary_IsMc3002_NamingIt()
+    {
+        var fake = f.File("not-a-library.so");
+        File.WriteAllText(fake, "not a shared library");
+        var r = Modelc.Run("eval", f.ModelPath, "--text", TestPaths.TinyStoriesSample, "--ort-native", fake);
+        Assert.Equal(3, r.ExitCode);
+        Assert.StartsWith(fake + ": error MC3002: ", r.StdErr.Trim());
+    }
+
+    [Fact]
+    public void ACopyOfTheCpuLibrary_IsLoadedAndWorks_AndCudaIsStillReportedUnavailable()
+    {
+        var name = OperatingSystem.IsWindows() ? "onnxruntime.dll" : OperatingSystem.IsMacOS() ? "libonnxruntime.dylib" : "libonnxruntime.so";
+        var original = Directory.EnumerateFiles(AppContext.BaseDirectory, name, SearchOption.AllDirectories).First();
+        var copy = f.File("copy-" + name);
+        File.Copy(original, copy, overwrite: true);
+
+        var ok = Modelc.Run("eval", f.ModelPath, "--text", TestPaths.TinyStoriesSample, "--ort-native", copy, "--json");
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        Assert.Contains("\"tokens\":1801", ok.StdOut);
+
+        var cuda = Modelc.Run("eval", f.ModelPath, "--text", TestPaths.TinyStoriesSample, "--ort-native", copy, "--provider", "cuda");
+        Assert.Equal(3, cuda.ExitCode);
+        Assert.Contains("MC3003", cuda.StdErr);
+    }
+}

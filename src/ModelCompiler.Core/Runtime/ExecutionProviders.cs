@@ -29,6 +29,14 @@ public static class ExecutionProviders
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
             throw new ModelCompilerException("MC3002", $"the ONNX Runtime native library given by --ort-native or {NativeLibraryVariable} does not exist.", full);
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(full)); // fail here, with the file named, not at the first session
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        {
+            throw new ModelCompilerException("MC3002", $"cannot load the ONNX Runtime native library given by --ort-native or {NativeLibraryVariable}: {e.Message.ReplaceLineEndings(" ").Trim()}", full, inner: e);
+        }
         _nativeOverride = full;
         if (_resolverSet) return;
         _resolverSet = true;
