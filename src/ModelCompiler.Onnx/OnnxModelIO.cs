@@ -42,7 +42,9 @@ public static class OnnxModelIO
     /// self-contained. A <c>location</c> that is absolute or leaves the model's folder is rejected before
     /// anything is read from it.
     /// </summary>
-    public static ModelProto Load(string path)
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="externalFilesRead">When given, receives the full path of every external data file read.</param>
+    public static ModelProto Load(string path, ICollection<string>? externalFilesRead = null)
     {
         var fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
@@ -76,6 +78,8 @@ public static class OnnxModelIO
         {
             foreach (var h in handles.Values) h.Dispose();
         }
+        if (externalFilesRead is not null)
+            foreach (var file in handles.Keys.Order(StringComparer.Ordinal)) externalFilesRead.Add(file);
         return model;
     }
 

@@ -61,7 +61,7 @@ public static class Calibrator
                 if (value.GetTensorTypeAndShape().ElementDataType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
                     throw new ModelCompilerException("MC1042", $"layer input '{activations[i]}' is not float32; quantize an fp32 model.", tokens.SourcePath);
                 if (!stats[activations[i]].Observe(value.GetTensorDataAsSpan<float>()))
-                    throw new ModelCompilerException("MC3010",
+                    throw new ModelCompilerException("MC1044",
                         $"NaN or infinity in activation '{activations[i]}' during calibration (window {window.Index + 1}); the fp32 model is numerically broken on this text.",
                         tokens.SourcePath);
             }

@@ -81,7 +81,8 @@ public static class QuantizationCompiler
             throw new ModelCompilerException("MC1007", "--output must differ from --model; modelc never overwrites its input.", outputPath);
 
         reporter.Stage("load", modelPath);
-        var fp32 = OnnxModelIO.Load(modelPath);
+        var externalData = new List<string>();
+        var fp32 = OnnxModelIO.Load(modelPath, externalData);
         var fp32Graph = new OnnxGraph(fp32.Graph);
         var layers = LayerDiscovery.Find(fp32Graph);
         if (layers.Count == 0)
@@ -96,7 +97,8 @@ public static class QuantizationCompiler
 
         var inputs = new List<InputFile> { Fingerprint("model", modelPath, modelPath), Fingerprint("spec", spec.SpecPath, spec.SpecPath) };
         var depFiles = new List<string> { modelPath, spec.SpecPath };
-        depFiles.AddRange(ExternalDataFiles(modelPath));
+        depFiles.AddRange(externalData);
+        inputs.AddRange(externalData.Select(f => Fingerprint("model_data", f, modelPath)));
 
         var tokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
         ITokenizer? tokenizer = null;
@@ -141,7 +143,7 @@ public static class QuantizationCompiler
             StampMetadata(quantized, tokenizerPath is null ? null : Path.GetFileNameWithoutExtension(outputPath) + Llama2cImporter.TokenizerSuffix, spec);
 
             var stagedModel = Path.Combine(staging, Path.GetFileName(outputPath));
-            var externalData = OnnxModelIO.Save(quantized, stagedModel);
+            var stagedData = OnnxModelIO.Save(quantized, stagedModel);
             string? stagedTokenizer = null;
             if (tokenizerPath is not null)
             {
@@ -170,21 +172,20 @@ public static class QuantizationCompiler
                     + string.Join("; ", providers.Select(p => $"{p.Provider}: {p.Reason}")), spec.SpecPath, spec.Validation.Location.Line, spec.Validation.Location.Column);
             Lap("validate");
 
-            var decisionsSummary = decisions;
             var result = new CompileResult
             {
                 Spec = spec,
                 Options = options,
                 Inputs = inputs,
                 Signature = ModelSignature.Of(quantized),
-                Decisions = decisionsSummary,
+                Decisions = decisions,
                 Statistics = layers.ToDictionary(l => l.Name, l => calib.For(l).Summarize(), StringComparer.Ordinal),
                 Int8 = int8.ToDictionary(i => i.Layer, StringComparer.Ordinal),
                 Calibration = calib,
                 Providers = providers,
                 Gates = [],
                 OutputModelSha256 = Sha256(stagedModel),
-                ExternalDataFile = externalData is null ? null : Path.GetFileName(externalData),
+                ExternalDataFile = stagedData is null ? null : Path.GetFileName(stagedData),
                 TokenizerFile = stagedTokenizer is null ? null : Path.GetFileName(stagedTokenizer),
                 Fp32WeightBytes = WeightBytes(fp32),
                 QuantizedWeightBytes = WeightBytes(quantized),
@@ -196,7 +197,7 @@ public static class QuantizationCompiler
 
             // 5. Outputs: move the staged files into place, then manifest and report.
             reporter.Stage("write", outputPath);
-            if (externalData is not null) File.Move(externalData, Path.Combine(Path.GetDirectoryName(outputPath)!, Path.GetFileName(externalData)), overwrite: true);
+            if (stagedData is not null) File.Move(stagedData, Path.Combine(Path.GetDirectoryName(outputPath)!, Path.GetFileName(stagedData)), overwrite: true);
             if (stagedTokenizer is not null) File.Move(stagedTokenizer, Path.Combine(Path.GetDirectoryName(outputPath)!, Path.GetFileName(stagedTokenizer)), overwrite: true);
             File.Move(stagedModel, outputPath, overwrite: true);
             AtomicFile.WriteAllText(options.ResolvedManifestPath, ManifestWriter.Write(result));
@@ -263,14 +264,6 @@ public static class QuantizationCompiler
         Set("modelcompiler.quantization", $"policy={spec.Policy.Kind};fallback={spec.Fallback.Value.ToString().ToLowerInvariant()};scheme=qdq-u8s8-per-channel");
         model.ProducerName = "modelc";
         model.ProducerVersion = ToolInfo.Version;
-    }
-
-    private static IEnumerable<string> ExternalDataFiles(string modelPath)
-    {
-        // Loaded models carry their data inline; list the side files the original referenced for the deps file.
-        var dir = Path.GetDirectoryName(modelPath)!;
-        var guess = Path.Combine(dir, Path.GetFileName(modelPath) + ".data");
-        return File.Exists(guess) ? [guess] : [];
     }
 
     private static long WeightBytes(ModelProto model) => model.Graph.Initializer.Sum(t => (long)t.RawData.Length);

@@ -188,7 +188,7 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
     }
 
     [Fact]
-    public void NaNDuringCalibration_IsMc3010_AndLeavesNoOutputs()
+    public void NaNDuringCalibration_IsMc1044_AndLeavesNoOutputs()
     {
         var model = OnnxModelIO.Load(f.ModelPath);
         var embedding = model.Graph.Initializer.First(t => t.Name == "model.embed_tokens.weight");
@@ -204,7 +204,7 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
         var outDir = Path.Combine(dir, "out");
 
         var e = Assert.Throws<ModelCompilerException>(() => QuantizationCompiler.Compile(new CompileOptions(path, spec, Path.Combine(outDir, "q.onnx")), new CompileFixture.SilentReporter()));
-        Assert.Equal("MC3010", e.Code);
+        Assert.Equal("MC1044", e.Code);
         Assert.Contains("NaN", e.Message);
         Assert.Empty(Directory.Exists(outDir) ? Directory.EnumerateFileSystemEntries(outDir) : Array.Empty<string>());
     }
@@ -229,6 +229,22 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
         var yaml = CompileFixture.Yaml("  kind: all-int8").Replace("  text: data/calib.txt", "  text: data/calib.txt\n  tokenizer: small-tokenizer.bin");
         var e = Assert.Throws<ModelCompilerException>(() => f.Compile("vocab", yaml));
         Assert.Equal("MC1022", e.Code);
+    }
+
+    [Fact]
+    public void ModelWithExternalData_IsReadFromItsSideFile_AndListedAsAnInput()
+    {
+        var dir = Path.Combine(f.Dir, "external");
+        var model = Path.Combine(dir, "ext.onnx");
+        ModelCompiler.Import.Llama2cImporter.Import(ModelCompiler.Tests.TestPaths.Checkpoint, ModelCompiler.Tests.TestPaths.Tokenizer, model, new SaveOptions { ExternalData = ExternalDataMode.Always });
+        Assert.True(File.Exists(model + ".data"));
+        var spec = f.Spec("external", CompileFixture.Yaml("  kind: all-int8", calibTokens: 512, evalTokens: 512));
+        var deps = Path.Combine(dir, "out", "ext.deps");
+        var r = QuantizationCompiler.Compile(new CompileOptions(model, spec, Path.Combine(dir, "out", "q.onnx")) { DepsPath = deps }, new CompileFixture.SilentReporter());
+
+        Assert.Equal(36, r.Int8Layers);
+        Assert.Contains(r.Inputs, i => i.Role == "model_data" && i.Path == "ext.onnx.data");
+        Assert.Contains(model + ".data", File.ReadAllLines(deps));
     }
 
     [Fact]
