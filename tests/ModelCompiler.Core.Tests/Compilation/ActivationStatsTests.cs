@@ -40,12 +40,12 @@ public sealed class ActivationStatsTests
         Assert.Equal(sorted[^1] / median, s.SpikeScore, 1e-5);
         Assert.Equal([3, 17], s.TopChannels.Take(2).Order().ToArray());
 
-        // Percentiles come from a log histogram with 16 bins per octave: within one bin (≈4.4%) of the exact value.
+        // Percentiles come from a histogram with 16 equal bins per octave: within one bin (≤ 1/16) above the exact value.
         var abs = data.Select(v => (double)Math.Abs(v)).Order().ToArray();
         foreach (var (q, got) in new[] { (0.99, s.AbsP99), (0.999, s.AbsP999) })
         {
             var exact = abs[(int)Math.Ceiling(q * abs.Length) - 1];
-            Assert.InRange(got, exact, exact * Math.Pow(2, 1.0 / 16) + 1e-9);
+            Assert.InRange(got, exact, exact * (1 + 1.0 / 16) + 1e-9);
         }
         var exactOutliers = data.Count(v => Math.Abs(v) > Math.Abs(mean) + 6 * Math.Sqrt(m2)) / (double)data.Length;
         Assert.InRange(s.OutlierRatio, exactOutliers * 0.5, exactOutliers * 1.5 + 1e-4);
@@ -60,5 +60,16 @@ public sealed class ActivationStatsTests
         Assert.False(stats.Observe([0f, float.PositiveInfinity]));
         Assert.Equal(2, stats.Count);
         Assert.Equal(-2f, stats.Min);
+    }
+
+    [Fact]
+    public void ExtremeMagnitudes_LandInTheEndBins_AndPercentilesStayWithinTheObservedRange()
+    {
+        var stats = new ActivationStats(4);
+        Assert.True(stats.Observe([0f, 1e-30f, -3f, 1e30f]));
+        Assert.Equal(1e30f, stats.AbsMax);
+        Assert.InRange(stats.AbsPercentile(0.5), 0, Math.Pow(2, -24));    // 0 and 1e-30 share the bottom bin
+        Assert.InRange(stats.AbsPercentile(0.75), 3, 3 * (1 + 1.0 / 16));  // 3 lies in [2.875, 3.0625)
+        Assert.Equal(1e30f, (float)stats.AbsPercentile(1.0));               // the top bin is capped at the maximum
     }
 }
