@@ -159,6 +159,8 @@ public static class QuantizationCompiler
                 spec.Validation.Providers.Select(p => ProviderName(p.Value)).ToList(),
                 spec.Validation.Require.Select(p => ProviderName(p.Value)).ToList(),
                 p => reporter.Progress("validate " + p));
+            foreach (var p in providers.Where(p => p.Status != ProviderStatus.Ok))
+                reporter.Warning($"{spec.Validation.Location}: warning MC3005: execution provider '{p.Provider}' was not validated ({p.Status.ToString().ToLowerInvariant()}): {p.Reason}");
             var int8Count = decisions.Count(d => d.Precision == LayerPrecision.Int8);
             int? fused = null;
             if (int8Count > 0 && providers.Any(p => p.Provider == ExecutionProviders.Cpu && p.Status == ProviderStatus.Ok))

@@ -248,6 +248,23 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
     }
 
     [Fact]
+    public void CudaTarget_WithoutCudaRuntime_ValidatesOnCpu_AndWarnsAboutCuda()
+    {
+        var yaml = CompileFixture.Yaml("  kind: all-int8\n  exclude: [\"*.down_proj\"]", calibTokens: 512, evalTokens: 512)
+            .Replace("target: cpu", "target: cuda").Replace("fallback: fp32", "");
+        var spec = f.Spec("cuda", yaml);
+        var reporter = new CompileFixture.SilentReporter();
+        var r = QuantizationCompiler.Compile(new CompileOptions(f.ModelPath, spec, Path.Combine(f.Dir, "out", "cuda.onnx")), reporter);
+
+        Assert.Equal(["cuda", "cpu"], r.Providers.Select(p => p.Provider));
+        Assert.Equal(ProviderStatus.Unavailable, r.Providers[0].Status);
+        Assert.Equal(ProviderStatus.Ok, r.Providers[1].Status);
+        Assert.Contains(reporter.Warnings, w => w.Contains("warning MC3005") && w.Contains("'cuda'"));
+        // target cuda defaults the fallback to fp16.
+        Assert.All(r.Decisions.Where(d => d.Layer.Name.EndsWith("down_proj", StringComparison.Ordinal)), d => Assert.Equal(LayerPrecision.Fp16, d.Precision));
+    }
+
+    [Fact]
     public void OutputOverTheInput_IsRefused()
     {
         var spec = f.Spec("self", CompileFixture.Yaml("  kind: all-int8"));
