@@ -68,7 +68,12 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         // The program compiles only with both generated wrappers, and finds the model copied beside it.
         var run = Log(consumer.RunApp());
         Assert.True(run.Succeeded, run.ToString());
-        Assert.Equal("Demo.StoryModel Demo.TinyStory True", run.Output.Trim());
+        var lines = run.Output.Trim().Split('\n');
+        Assert.Equal("Demo.StoryModel Demo.TinyStory True", lines[0].Trim());
+        // Greedy decoding of the quantized model from BOS: " Once", " upon", " a", " time" (ids of tok512.bin), 20 ids in all.
+        var ids = lines[1].Trim().Split(' ');
+        Assert.Equal(20, ids.Length);
+        Assert.Equal(["403", "407", "261", "378"], ids[..4]);
     }
 
     [Fact, Step(2)]

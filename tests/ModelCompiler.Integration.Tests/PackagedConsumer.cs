@@ -131,6 +131,8 @@ public sealed class PackagedConsumer : IDisposable
         File.WriteAllText(Path.Combine(Dir, "Program.cs"), """
             var model = Path.Combine(AppContext.BaseDirectory, "models", "stories260K.q.onnx");
             Console.WriteLine($"{typeof(Demo.StoryModel).FullName} {typeof(Demo.TinyStory).FullName} {File.Exists(model)}");
+            using var m = new Demo.StoryModel();
+            Console.WriteLine(string.Join(" ", m.GenerateGreedy(new long[] { 1 }, 20)));
             """);
 
         var restore = DotNetCli.Run(Dir, ["restore", "-tl:off", "-nodeReuse:false"], BuildTimeout);
