@@ -80,6 +80,8 @@ public sealed class DecoderSession : IDisposable
     public DecoderStep Run(ReadOnlySpan<long> tokens, KvCache? cache = null)
     {
         if (tokens.Length == 0) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        if (cache is not null && Layers == 0)
+            throw new InvalidOperationException("this model has no past_key_values inputs, so there is no KV cache to carry; run the whole sequence instead.");
         var past = cache?.Length ?? 0;
         var seq = tokens.Length;
         if (past + seq > MaxPositions)
@@ -119,7 +121,15 @@ public sealed class DecoderSession : IDisposable
                 }
             }
 
-            var outputs = _session.Run(_runOptions, names, values, _outputNames);
+            IDisposableReadOnlyCollection<OrtValue> outputs;
+            try
+            {
+                outputs = _session.Run(_runOptions, names, values, _outputNames);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new ModelCompilerException("MC3001", $"ONNX Runtime failed to run the model: {e.Message.ReplaceLineEndings(" ").Trim()}", Path.GetFullPath(ModelPath), inner: e);
+            }
             // Inputs are bound by now; replacing the cache frees the previous step's tensors only after the run.
             if (cache is not null) cache.Replace(outputs, past + seq);
             return new DecoderStep(outputs, seq, Layers, owned: cache is null);

@@ -19,17 +19,20 @@ public static class TextGenerator
         ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
         sampling ??= SamplingOptions.Greedy;
         var random = new Random(sampling.Seed);
-        using var cache = new KvCache();
-        long[] input = prompt.Select(t => (long)t).ToArray();
+        // A decoder exported without past_key_values has no cache to carry: it sees the whole sequence each step.
+        using var cache = session.Layers > 0 ? new KvCache() : null;
+        var sequence = prompt.Select(t => (long)t).ToList();
+        long[] input = sequence.ToArray();
         for (var n = 0; n < maxNewTokens; n++)
         {
-            if (cache.Length + input.Length > session.MaxPositions) yield break; // the model cannot position more tokens
+            if ((cache?.Length ?? 0) + input.Length > session.MaxPositions) yield break; // the model cannot position more tokens
             int next;
             using (var step = session.Run(input, cache))
                 next = Pick(step.LogitsAt(step.SequenceLength - 1), sampling, random);
             if (next == stopToken) yield break;
             yield return next;
-            input = [next];
+            sequence.Add(next);
+            input = cache is null ? sequence.ToArray() : [next];
         }
     }
 
