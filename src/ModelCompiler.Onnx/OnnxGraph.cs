@@ -79,22 +79,44 @@ public sealed class OnnxGraph
         return node;
     }
 
-    /// <summary>Removes initializers no node or graph output refers to.</summary>
+    /// <summary>
+    /// Removes initializers no node (subgraphs included) or graph output refers to, and the graph-input entries
+    /// that older exports (IR &lt; 4, keep_initializers_as_inputs) list for them.
+    /// </summary>
     public int RemoveUnusedInitializers()
     {
-        var used = new HashSet<string>(Proto.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
+        var used = new HashSet<string>(Proto.Node.SelectMany(Reads), StringComparer.Ordinal);
         used.UnionWith(Proto.Output.Select(o => o.Name));
-        var removed = 0;
+        var removed = new HashSet<string>(StringComparer.Ordinal);
         for (var i = Proto.Initializer.Count - 1; i >= 0; i--)
         {
             if (!used.Contains(Proto.Initializer[i].Name))
             {
+                removed.Add(Proto.Initializer[i].Name);
                 Proto.Initializer.RemoveAt(i);
-                removed++;
             }
         }
-        if (removed > 0) Invalidate();
-        return removed;
+        for (var i = Proto.Input.Count - 1; i >= 0; i--)
+            if (removed.Contains(Proto.Input[i].Name)) Proto.Input.RemoveAt(i);
+        if (removed.Count > 0) Invalidate();
+        return removed.Count;
+    }
+
+    /// <summary>
+    /// The names a node reads: its inputs plus every name read inside its subgraphs (If/Loop/Scan bodies may
+    /// read outer-scope values). Names a subgraph defines itself are included too, which only ever keeps more.
+    /// </summary>
+    public static IEnumerable<string> Reads(NodeProto node)
+    {
+        foreach (var input in node.Input)
+            if (input.Length > 0) yield return input;
+        foreach (var a in node.Attribute)
+        {
+            if (a.G is not null)
+                foreach (var name in a.G.Node.SelectMany(Reads)) yield return name;
+            foreach (var g in a.Graphs)
+                foreach (var name in g.Node.SelectMany(Reads)) yield return name;
+        }
     }
 
     /// <summary>
@@ -117,9 +139,9 @@ public sealed class OnnxGraph
         for (var i = 0; i < nodes.Count; i++) dependents[i] = [];
         for (var i = 0; i < nodes.Count; i++)
         {
-            foreach (var input in nodes[i].Input.Distinct())
+            foreach (var input in Reads(nodes[i]).Distinct())
             {
-                if (available.Contains(input) || !producerIndex.TryGetValue(input, out var p)) continue;
+                if (available.Contains(input) || !producerIndex.TryGetValue(input, out var p) || p == i) continue;
                 pending[i]++;
                 dependents[p].Add(i);
             }

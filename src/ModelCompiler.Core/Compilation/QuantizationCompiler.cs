@@ -77,7 +77,7 @@ public static class QuantizationCompiler
         var spec = loaded.Spec;
         var modelPath = Path.GetFullPath(options.ModelPath);
         var outputPath = Path.GetFullPath(options.OutputPath);
-        if (string.Equals(modelPath, outputPath, StringComparison.Ordinal))
+        if (string.Equals(modelPath, outputPath, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
             throw new ModelCompilerException("MC1007", "--output must differ from --model; modelc never overwrites its input.", outputPath);
 
         reporter.Stage("load", modelPath);
@@ -87,6 +87,9 @@ public static class QuantizationCompiler
         var layers = LayerDiscovery.Find(fp32Graph);
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
+        // The current policies decide from names alone, so bad combinations fail before calibration runs.
+        var decisions = LayerPolicy.Decide(spec.Policy, spec.Fallback.Value, layers);
+        RequireOpsetForInt8(fp32, decisions, modelPath);
         var vocab = LogitsVocabulary(fp32);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
@@ -131,8 +134,7 @@ public static class QuantizationCompiler
             var calib = Calibrator.Run(fp32, layers, calibration, spec.Calibration.Context.Value, staging, reporter.Progress("calibrate"));
             Lap("calibrate");
 
-            // 3. Decide and transform.
-            var decisions = LayerPolicy.Decide(spec.Policy, spec.Fallback.Value, layers);
+            // 3. Transform as decided.
             reporter.Stage("transform", $"{decisions.Count(d => d.Precision == LayerPrecision.Int8)} INT8, {decisions.Count(d => d.Precision == LayerPrecision.Fp16)} FP16, {decisions.Count(d => d.Precision == LayerPrecision.Fp32)} FP32");
             var quantized = fp32.Clone();
             var qGraph = new OnnxGraph(quantized.Graph);
@@ -213,6 +215,16 @@ public static class QuantizationCompiler
         {
             try { Directory.Delete(staging, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>
+    private static void RequireOpsetForInt8(ModelProto model, IReadOnlyList<LayerDecision> decisions, string modelPath)
+    {
+        if (!decisions.Any(d => d.Precision == LayerPrecision.Int8)) return;
+        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
+        if (opset < 13)
+            throw new ModelCompilerException("MC1045",
+                $"the model uses ONNX opset {opset}; INT8 with per-channel weights needs opset 13 or later. Re-export it with opset ≥ 13 (e.g. optimum-cli export onnx --opset 17), or use policy 'none'.", modelPath);
     }
 
     public static string ProviderName(ExecutionProviderKind kind) => kind == ExecutionProviderKind.Cuda ? ExecutionProviders.Cuda : ExecutionProviders.Cpu;

@@ -12,7 +12,7 @@ public static class GraphCleanup
         do
         {
             removed = false;
-            var read = new HashSet<string>(proto.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
+            var read = new HashSet<string>(proto.Node.SelectMany(OnnxGraph.Reads), StringComparer.Ordinal);
             read.UnionWith(proto.Output.Select(o => o.Name));
             for (var i = proto.Node.Count - 1; i >= 0; i--)
             {
