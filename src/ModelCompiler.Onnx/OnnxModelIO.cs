@@ -182,7 +182,7 @@ public static class OnnxModelIO
             length = ExpectedByteLength(tensor);
             if (length < 0) length = stream.Length - offset;
         }
-        if (offset < 0 || offset + length > stream.Length)
+        if (offset < 0 || length > Array.MaxLength || offset > stream.Length - length)
             throw new ModelCompilerException("MC1003",
                 $"external data file '{location}' is too short for tensor '{tensor.Name}': needs bytes {offset}..{offset + length}, file has {stream.Length}.", modelPath);
 

@@ -76,3 +76,20 @@ public sealed class SubgraphAndLegacyInputTests
         Assert.Equal(["w_new"], g.Initializer.Select(t => t.Name));
     }
 }
+
+public sealed class ExternalDataBoundsTests
+{
+    [Theory]
+    [InlineData(long.MaxValue, 64)]
+    [InlineData(8, long.MaxValue)]
+    [InlineData(long.MaxValue - 4, 8)]
+    public void OffsetsAndLengthsThatOverflow_AreMc1003_NotACrash(long offset, long length)
+    {
+        var dir = ModelCompiler.Tests.TestPaths.NewTempDir("mc-bounds");
+        File.WriteAllBytes(Path.Combine(dir, "w.bin"), new byte[256]);
+        var path = Path.Combine(dir, "m.onnx");
+        TestModels.WriteRaw(TestModels.WithExternalTensor("w.bin", offset, length), path);
+        var e = Assert.Throws<ModelCompilerException>(() => OnnxModelIO.Load(path));
+        Assert.Equal("MC1003", e.Code);
+    }
+}

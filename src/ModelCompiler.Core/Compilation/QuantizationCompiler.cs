@@ -168,7 +168,9 @@ public static class QuantizationCompiler
             if (int8Count > 0 && providers.Any(p => p.Provider == ExecutionProviders.Cpu && p.Status == ProviderStatus.Ok))
             {
                 fused = FusionCheck.CountFusedInt8(stagedModel, staging);
-                if (fused < int8Count)
+                if (fused is null)
+                    reporter.Warning($"{outputPath}: warning MC3021: could not read ONNX Runtime's optimized graph to check that the INT8 layers fuse into integer kernels.");
+                else if (fused < int8Count)
                     reporter.Warning($"{outputPath}: warning MC3020: ONNX Runtime's CPU optimizer fused only {fused} of {int8Count} INT8 layers into integer kernels; the others run as DequantizeLinear + float MatMul, slower than fp32.");
             }
             if (!providers.Any(p => p.Status == ProviderStatus.Ok))

@@ -15,22 +15,31 @@ public static class FusionCheck
         "QLinearMatMul", "MatMulIntegerToFloat", "QGemm", "DynamicQuantizeMatMul",
     };
 
-    /// <summary>The number of integer matrix-multiply kernels in ORT's optimized CPU graph of <paramref name="modelPath"/>.</summary>
-    public static int CountFusedInt8(string modelPath, string workDir)
+    /// <summary>
+    /// The number of integer matrix-multiply kernels in ORT's optimized CPU graph of <paramref name="modelPath"/>,
+    /// or null when ORT could not write that graph (the check is advice, never a reason to fail a compile).
+    /// </summary>
+    public static int? CountFusedInt8(string modelPath, string workDir)
     {
         var optimized = Path.Combine(workDir, "ort-optimized.onnx");
-        using (var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            OptimizedModelFilePath = optimized,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
-        })
-        using (new InferenceSession(modelPath, options))
-        {
-        }
         try
         {
+            using (var options = new SessionOptions
+            {
+                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                OptimizedModelFilePath = optimized,
+                LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
+            })
+            {
+                // Large models: weights go to a side file, or the optimized graph would pass protobuf's 2 GiB limit.
+                options.AddSessionConfigEntry("session.optimized_model_external_initializers_file_name", "ort-optimized.onnx.data");
+                using (new InferenceSession(modelPath, options)) { }
+            }
             return OnnxModelIO.Load(optimized).Graph.Node.Count(n => FusedInt8Ops.Contains(n.OpType));
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or ModelCompilerException or IOException)
+        {
+            return null;
         }
         finally
         {
