@@ -69,6 +69,18 @@ public sealed class RuntimeTests : IDisposable
     }
 
     [Fact]
+    public void GenerateGreedy_stops_at_the_models_maximum_sequence_length()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        string manifest = Fixtures.Stories.Replace("\"max_positions\": 512", "\"max_positions\": 5", StringComparison.Ordinal);
+        var generate = Method(Story(manifest), "Demo.App.StoryDriver", "Generate");
+
+        // Prompt of 3 at positions 0-2, then tokens fed at positions 3 and 4: three new tokens, the last never fed.
+        Assert.Equal([108L, 111L, 114L], (long[])Invoke(generate, model, new long[] { 1, 5, 7 }, 10)!);
+        Assert.Throws<ArgumentException>(() => Invoke(generate, model, new long[] { 1, 2, 3, 4, 5, 6 }, 1));
+    }
+
+    [Fact]
     public void GenerateGreedy_validates_its_arguments()
     {
         string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());

@@ -52,6 +52,7 @@ public static class ManifestWriter
                 w.WriteNumber("vocab_size", d.VocabSize);
                 NullableInt(w, "bos_token_id", d.BosTokenId);
                 NullableInt(w, "eos_token_id", d.EosTokenId);
+                NullableInt(w, "max_positions", d.MaxPositions);
                 w.WriteEndObject();
             }
             else

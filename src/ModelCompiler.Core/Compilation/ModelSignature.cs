@@ -7,7 +7,7 @@ namespace ModelCompiler.Compilation;
 public sealed record TensorSignature(string Name, string ElementType, IReadOnlyList<object?> Shape);
 
 /// <summary>Decoder facts the generated wrapper needs for KV-cache generation.</summary>
-public sealed record DecoderInfo(int Layers, long KvHeads, long HeadDim, long VocabSize, int? BosTokenId, int? EosTokenId);
+public sealed record DecoderInfo(int Layers, long KvHeads, long HeadDim, long VocabSize, int? BosTokenId, int? EosTokenId, int? MaxPositions);
 
 /// <summary>The graph's inputs and outputs as the manifest records them.</summary>
 public sealed record ModelSignature(IReadOnlyList<TensorSignature> Inputs, IReadOnlyList<TensorSignature> Outputs, DecoderInfo? Decoder)
@@ -52,6 +52,7 @@ public sealed record ModelSignature(IReadOnlyList<TensorSignature> Inputs, IRead
         var vocab = logits.Shape.Count == 3 && logits.Shape[2] is long v ? v : -1;
         int? Meta(string key) => model.MetadataProps.FirstOrDefault(m => m.Key == key) is { } e && int.TryParse(e.Value, out var n) ? n : null;
         return new DecoderInfo(layers, kvHeads, headDim, vocab,
-            Meta(Import.Llama2cImporter.MetadataKeys.BosTokenId), Meta(Import.Llama2cImporter.MetadataKeys.EosTokenId));
+            Meta(Import.Llama2cImporter.MetadataKeys.BosTokenId), Meta(Import.Llama2cImporter.MetadataKeys.EosTokenId),
+            Meta(Import.Llama2cImporter.MetadataKeys.MaxPositions));
     }
 }

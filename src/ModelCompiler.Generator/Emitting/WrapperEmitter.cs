@@ -160,6 +160,15 @@ namespace ModelCompiler.Generator.Emitting
                 w.Line();
             }
 
+            if (decoder.MaxPositions is long maxPositions)
+            {
+                w.Summary(hasGreedy
+                    ? "The longest sequence (prompt and generated tokens) the model can position; <see cref=\"GenerateGreedy\"/> stops there."
+                    : "The longest sequence the model can position.");
+                w.Line("public const long MaxPositions = " + Long(maxPositions) + ";");
+                w.Line();
+            }
+
             if (decoder.BosTokenId is long bos)
             {
                 w.Summary("Id of the beginning-of-sequence token, which usually starts a prompt.");
@@ -364,7 +373,23 @@ namespace ModelCompiler.Generator.Emitting
             }
 
             w.Line("long pastLength = 0;");
+            if (decoder.MaxPositions.HasValue)
+            {
+                w.Open("if (tokens.Length > MaxPositions)");
+                w.Line("throw new global::System.ArgumentException(\"The prompt is longer than the model's maximum sequence length (\" + Invariant(MaxPositions) + \" tokens).\", nameof(promptTokens));");
+                w.Close();
+                w.Line();
+            }
+
             w.Open("while (true)");
+            if (decoder.MaxPositions.HasValue)
+            {
+                w.Open("if (pastLength + tokens.Length > MaxPositions)");
+                w.Line("break; // the model cannot position more tokens");
+                w.Close();
+                w.Line();
+            }
+
             w.Line("long next = GreedyStep(tokens, pastLength, cache);");
             w.Line("pastLength += tokens.Length;");
             if (decoder.EosTokenId.HasValue)

@@ -38,7 +38,8 @@ namespace ModelCompiler.Generator.Model
         long? VocabSize,
         long? BosTokenId,
         long? EosTokenId,
-        GreedyPlan? Greedy);
+        GreedyPlan? Greedy,
+        long? MaxPositions = null);
 
     /// <summary>One figure modelc measured (manifest <c>metrics</c>), emitted as a constant; <see cref="Literal"/> is C# source.</summary>
     internal sealed record MetricConstant(string Name, string Type, string Literal, string Summary);

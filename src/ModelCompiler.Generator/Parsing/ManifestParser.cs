@@ -20,7 +20,7 @@ namespace ModelCompiler.Generator.Parsing
         internal static readonly string[] ReservedClassNames =
         {
             "Inputs", "Outputs", "ModelPath", "Session", "UsesCuda", "Run", "CreateWithCuda", "Dispose",
-            "GenerateGreedy", "NumLayers", "NumKvHeads", "HeadDim", "VocabSize", "BosTokenId", "EosTokenId",
+            "GenerateGreedy", "NumLayers", "NumKvHeads", "HeadDim", "VocabSize", "BosTokenId", "EosTokenId", "MaxPositions",
             "CheckShape", "MissingInput", "ThrowIfDisposed", "GreedyStep", "ArgMaxLastPosition", "EmptyCacheEntry", "Invariant",
             "CompileMetrics",
         };
@@ -508,7 +508,8 @@ namespace ModelCompiler.Generator.Parsing
                 plan = null;
             }
 
-            return new DecoderModel(numLayers, numKvHeads, headDim, vocabSize, bos, eos, plan);
+            long? maxPositions = ReadDecoderLong(decoder, "max_positions", 1, problems);
+            return new DecoderModel(numLayers, numKvHeads, headDim, vocabSize, bos, eos, plan, maxPositions);
         }
 
         private static GreedyPlan? PlanGreedy(

@@ -28,6 +28,9 @@ namespace Demo
         /// <summary>Number of tokens in the vocabulary (the last dimension of the logits).</summary>
         public const long VocabSize = 512;
 
+        /// <summary>The longest sequence (prompt and generated tokens) the model can position; <see cref="GenerateGreedy"/> stops there.</summary>
+        public const long MaxPositions = 512;
+
         /// <summary>Id of the beginning-of-sequence token, which usually starts a prompt.</summary>
         public const long BosTokenId = 1;
 
@@ -235,8 +238,18 @@ namespace Demo
                 cache[9] = EmptyCacheEntry(global::Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float);
                 long[] tokens = promptTokens.ToArray();
                 long pastLength = 0;
+                if (tokens.Length > MaxPositions)
+                {
+                    throw new global::System.ArgumentException("The prompt is longer than the model's maximum sequence length (" + Invariant(MaxPositions) + " tokens).", nameof(promptTokens));
+                }
+
                 while (true)
                 {
+                    if (pastLength + tokens.Length > MaxPositions)
+                    {
+                        break; // the model cannot position more tokens
+                    }
+
                     long next = GreedyStep(tokens, pastLength, cache);
                     pastLength += tokens.Length;
                     if (next == EosTokenId)
