@@ -81,6 +81,16 @@ public sealed class DecoderSessionTests(Stories260KFixture f) : IDisposable
     }
 
     [Fact]
+    public void AnOrtFailureDuringARun_IsMC3001_NamingTheModel()
+    {
+        // Token 100000 is outside the 512-entry embedding: the Gather fails inside ONNX Runtime.
+        var e = Assert.Throws<ModelCompilerException>(() => { using var step = f.Session.Run([1L, 100_000L]); });
+        Assert.Equal("MC3001", e.Code);
+        Assert.Equal(f.ModelPath, e.File);
+        Assert.IsType<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(e.InnerException);
+    }
+
+    [Fact]
     public void GarbageFile_IsMC1002_BadInput()
     {
         var path = Path.Combine(_dir, "garbage.onnx");
