@@ -101,11 +101,7 @@ public static class ManifestWriter
                 Nullable(w, "reason", p.Reason);
                 if (p.Status == ProviderStatus.Ok)
                 {
-                    Number(w, "fp32_perplexity", p.Fp32Perplexity);
-                    Number(w, "quantized_perplexity", p.QuantizedPerplexity);
-                    Number(w, "perplexity_increase_pct", p.PerplexityIncreasePct);
-                    Number(w, "mean_kl_divergence", p.MeanKlDivergence);
-                    Number(w, "top1_agreement", p.Top1Agreement);
+                    Comparison(w, p);
                     w.WriteNumber("tokens", p.Tokens);
                 }
                 w.WriteEndObject();
@@ -241,11 +237,7 @@ public static class ManifestWriter
         if (primary is not null)
         {
             w.WriteString("provider", primary.Provider);
-            Number(w, "fp32_perplexity", primary.Fp32Perplexity);
-            Number(w, "quantized_perplexity", primary.QuantizedPerplexity);
-            Number(w, "perplexity_increase_pct", primary.PerplexityIncreasePct);
-            Number(w, "mean_kl_divergence", primary.MeanKlDivergence);
-            Number(w, "top1_agreement", primary.Top1Agreement);
+            Comparison(w, primary);
         }
         w.WriteNumber("evaluation_tokens", r.EvaluationTokens);
         w.WriteNumber("layers", r.Decisions.Count);
@@ -258,6 +250,16 @@ public static class ManifestWriter
         w.WriteNumber("fp32_weight_bytes", r.Fp32WeightBytes);
         w.WriteNumber("quantized_weight_bytes", r.QuantizedWeightBytes);
         w.WriteEndObject();
+    }
+
+    /// <summary>fp32 vs quantized figures of one provider (in "providers" and, for the first one, in "metrics").</summary>
+    private static void Comparison(Utf8JsonWriter w, ProviderValidation p)
+    {
+        Number(w, "fp32_perplexity", p.Fp32Perplexity);
+        Number(w, "quantized_perplexity", p.QuantizedPerplexity);
+        Number(w, "perplexity_increase_pct", p.PerplexityIncreasePct);
+        Number(w, "mean_kl_divergence", p.MeanKlDivergence);
+        Number(w, "top1_agreement", p.Top1Agreement);
     }
 
     private static void Tensors(Utf8JsonWriter w, string name, IReadOnlyList<TensorSignature> tensors)
