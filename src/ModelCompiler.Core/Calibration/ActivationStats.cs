@@ -114,6 +114,8 @@ public sealed class ActivationStats
         var m4 = _sum4 / n - 4 * mean * (_sum3 / n) + 6 * mean * mean * (_sum2 / n) - 3 * Math.Pow(mean, 4);
         var std = Math.Sqrt(Math.Max(m2, 0));
         var kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0;
+        var m3 = _sum3 / n - 3 * mean * (_sum2 / n) + 2 * Math.Pow(mean, 3);
+        var skewness = m2 > 0 ? m3 / Math.Pow(m2, 1.5) : 0;
 
         var sorted = _channelAbsMax.ToArray();
         Array.Sort(sorted);
@@ -128,7 +130,7 @@ public sealed class ActivationStats
 
         return new ActivationSummary(
             Values: _count, Tokens: _tokens, Channels: Channels,
-            Min: _min, Max: _max, AbsMax: AbsMax, Mean: mean, Std: std, Kurtosis: kurtosis,
+            Min: _min, Max: _max, AbsMax: AbsMax, Mean: mean, Std: std, Kurtosis: kurtosis, Skewness: skewness,
             AbsP99: AbsPercentile(0.99), AbsP999: AbsPercentile(0.999), AbsP9999: AbsPercentile(0.9999),
             OutlierRatio: outliers / n, SpikeScore: spike,
             ChannelAbsMaxMedian: median, TokenAbsMaxMean: _tokenAbsMaxSum / _tokens, TokenAbsMaxMax: _tokenAbsMaxMax,
@@ -142,7 +144,7 @@ public sealed class ActivationStats
 /// <summary>What the manifest records and the predictor reads about one activation.</summary>
 public sealed record ActivationSummary(
     long Values, long Tokens, int Channels,
-    float Min, float Max, float AbsMax, double Mean, double Std, double Kurtosis,
+    float Min, float Max, float AbsMax, double Mean, double Std, double Kurtosis, double Skewness,
     double AbsP99, double AbsP999, double AbsP9999,
     double OutlierRatio, double SpikeScore,
     double ChannelAbsMaxMedian, double TokenAbsMaxMean, float TokenAbsMaxMax,
