@@ -75,6 +75,8 @@ public static class ManifestWriter
             WriteCalibration(w, r);
             WriteLayers(w, r);
             WriteMetrics(w, r);
+            WriteFallbackSteps(w, r);
+            Nullable(w, "layer_plot", r.LayerPlotFile);
 
             w.WriteStartArray("gates");
             foreach (var g in r.Gates)
@@ -129,6 +131,21 @@ public static class ManifestWriter
             foreach (var e in m.Include) w.WriteStringValue(e.Value);
             w.WriteEndArray();
         }
+        if (s.Policy.ForceInt8.Count > 0)
+        {
+            w.WriteStartArray("force_int8");
+            foreach (var e in s.Policy.ForceInt8) w.WriteStringValue(e.Value);
+            w.WriteEndArray();
+        }
+        // The kind's own keys, as its table row writes them into the effective spec.
+        w.WriteStartObject("policy_settings");
+        foreach (var (key, node) in PolicyKinds.For(s.Policy).Write(s.Policy))
+        {
+            w.WritePropertyName(key);
+            Yaml(w, node);
+        }
+        w.WriteEndObject();
+        if (!s.Gates.OnFail.IsDefault) w.WriteString("on_fail", s.Gates.OnFail.Value.ToString().ToLowerInvariant());
         w.WriteString("fallback", s.Fallback.Value.ToString().ToLowerInvariant());
         TokenData(w, "calibration", s.Calibration, s.SpecPath);
         TokenData(w, "evaluation", s.Evaluation, s.SpecPath);
@@ -172,6 +189,7 @@ public static class ManifestWriter
 
     private static void WriteLayers(Utf8JsonWriter w, CompileResult r)
     {
+        var candidates = r.Candidates.ToDictionary(c => c.Name, StringComparer.Ordinal);
         w.WriteStartArray("layers");
         foreach (var d in r.Decisions)
         {
@@ -189,6 +207,18 @@ public static class ManifestWriter
             w.WriteNumber("parameters", l.Parameters);
             w.WriteString("decision", d.Precision.ToString().ToLowerInvariant());
             w.WriteString("reason", d.Reason);
+            Evidence(w, d.Evidence);
+            if (candidates.TryGetValue(l.Name, out var c))
+            {
+                w.WriteString("role", LayerRoles.Name(c.Role));
+                Number(w, "relative_depth", c.RelativeDepth);
+                w.WriteStartObject("weight_statistics");
+                Number(w, "abs_max", c.Weight.AbsMax);
+                Number(w, "std", c.Weight.Std);
+                Number(w, "kurtosis", c.Weight.Kurtosis);
+                Number(w, "channel_range_spread", c.Weight.ChannelRangeSpread);
+                w.WriteEndObject();
+            }
             if (r.Int8.TryGetValue(l.Name, out var q))
             {
                 w.WriteStartObject("int8");
@@ -204,6 +234,68 @@ public static class ManifestWriter
         w.WriteEndArray();
     }
 
+    private static void Evidence(Utf8JsonWriter w, LayerEvidence e)
+    {
+        w.WriteStartObject("evidence");
+        w.WriteString("rule", e.Rule);
+        OptionalNumber(w, "predicted_risk", e.PredictedRisk);
+        OptionalNumber(w, "spike_score", e.SpikeScore);
+        OptionalNumber(w, "kurtosis", e.Kurtosis);
+        OptionalNumber(w, "measured_increase_pct", e.MeasuredIncreasePct);
+        OptionalNumber(w, "measured_kl", e.MeasuredKl);
+        Nullable(w, "override", e.Override);
+        if (e.FallbackStep is { } step) w.WriteNumber("fallback_step", step);
+        else w.WriteNull("fallback_step");
+        w.WriteEndObject();
+    }
+
+    private static void WriteFallbackSteps(Utf8JsonWriter w, CompileResult r)
+    {
+        w.WriteStartArray("fallback_steps");
+        foreach (var step in r.FallbackSteps)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("step", step.Step);
+            w.WriteStartArray("moved_back");
+            foreach (var name in step.MovedBack) w.WriteStringValue(name);
+            w.WriteEndArray();
+            w.WriteNumber("int8_layers", step.Int8Layers);
+            Number(w, "perplexity_increase_pct", step.PerplexityIncreasePct);
+            w.WriteBoolean("passed", step.Passed);
+            Nullable(w, "failed_gate", step.FailedGate);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>A YAML scalar as a JSON number when it reads as one, else as a string; sequences as arrays.</summary>
+    private static void Yaml(Utf8JsonWriter w, YamlDotNet.RepresentationModel.YamlNode node)
+    {
+        switch (node)
+        {
+            case YamlDotNet.RepresentationModel.YamlScalarNode { Value: { } v } when double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && double.IsFinite(d):
+                w.WriteNumberValue(double.Parse(d.ToString("G9", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture));
+                break;
+            case YamlDotNet.RepresentationModel.YamlScalarNode scalar:
+                w.WriteStringValue(scalar.Value);
+                break;
+            case YamlDotNet.RepresentationModel.YamlSequenceNode seq:
+                w.WriteStartArray();
+                foreach (var item in seq.Children) Yaml(w, item);
+                w.WriteEndArray();
+                break;
+            default:
+                w.WriteNullValue();
+                break;
+        }
+    }
+
+    private static void OptionalNumber(Utf8JsonWriter w, string name, double? value)
+    {
+        if (value is { } v) Number(w, name, v);
+        else w.WriteNull(name);
+    }
+
     private static void Statistics(Utf8JsonWriter w, ActivationSummary s)
     {
         w.WriteStartObject("statistics");
@@ -216,6 +308,7 @@ public static class ManifestWriter
         Number(w, "mean", s.Mean);
         Number(w, "std", s.Std);
         Number(w, "kurtosis", s.Kurtosis);
+        Number(w, "skewness", s.Skewness);
         Number(w, "abs_p99", s.AbsP99);
         Number(w, "abs_p999", s.AbsP999);
         Number(w, "abs_p9999", s.AbsP9999);

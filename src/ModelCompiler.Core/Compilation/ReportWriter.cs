@@ -42,7 +42,7 @@ public static class ReportWriter
         foreach (var p in r.Providers)
         {
             if (p.Status == ProviderStatus.Ok)
-                L($"| {p.Provider} | ok | {p.Fp32Perplexity:F4} | {p.QuantizedPerplexity:F4} | {p.PerplexityIncreasePct:+0.000;-0.000}% | {p.MeanKlDivergence:E3} | {p.Top1Agreement:P2} |");
+                L($"| {p.Provider} | ok | {p.Fp32Perplexity:F4} | {p.QuantizedPerplexity:F4} | {p.PerplexityIncreasePct:+0.000;-0.000}% | {p.MeanKlDivergence:F6} | {p.Top1Agreement:P2} |");
             else
                 L($"| {p.Provider} | {p.Status.ToString().ToLowerInvariant()}: {Escape(p.Reason)} | | | | | |");
         }
@@ -53,18 +53,50 @@ public static class ReportWriter
         L($"Calibration: {r.Calibration.Tokens} tokens in {r.Calibration.Windows} windows, min/max ranges; activations uint8 asymmetric per tensor, weights int8 symmetric per output channel.");
         L($"");
 
+        if (r.FallbackSteps.Count > 0)
+        {
+            L($"## Closed loop (gates.on_fail: fallback)");
+            L($"");
+            L($"| step | moved back | INT8 layers | perplexity increase | result |");
+            L($"|---:|---|---:|---:|---|");
+            foreach (var step in r.FallbackSteps)
+                L($"| {step.Step} | {step.MovedBack.Count}: {Escape(string.Join(", ", step.MovedBack.Select(n => $"`{n}`")))} | {step.Int8Layers} | {step.PerplexityIncreasePct:+0.000;-0.000}% | {(step.Passed ? "pass" : $"fail ({step.FailedGate})")} |");
+            L($"");
+        }
+
         L($"## Layers");
         L($"");
-        L($"| layer | shape | decision | reason | abs max | kurtosis | spike score | outliers |");
-        L($"|---|---|---|---|---:|---:|---:|---:|");
+        if (r.LayerPlotFile is not null)
+        {
+            L($"![spike score and predicted risk per layer]({r.LayerPlotFile})");
+            L($"");
+        }
+        var kept = r.Decisions.Where(d => !d.IsInt8).ToList();
+        if (kept.Count > 0)
+        {
+            L($"Kept in {r.Spec.Fallback.Value.ToString().ToLowerInvariant()}: {string.Join("; ", kept.Select(d => $"`{d.Layer.Name}` ({Escape(d.Evidence.Override ?? d.Evidence.Rule)})"))}.");
+            L($"");
+        }
+        var candidates = r.Candidates.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        L($"| layer | role | shape | decision | evidence | predicted risk | measured Δ ppl | spike score | kurtosis | abs max | outliers |");
+        L($"|---|---|---|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var d in r.Decisions)
         {
             var st = r.Statistics[d.Layer.Name];
+            var role = candidates.TryGetValue(d.Layer.Name, out var c) ? Policies.LayerRoles.Name(c.Role) : "";
             var decision = d.Precision switch { LayerPrecision.Int8 => "**INT8**", LayerPrecision.Fp16 => "FP16", _ => "FP32" };
-            L($"| `{d.Layer.Name}` | {d.Layer.InFeatures}×{d.Layer.OutFeatures} | {decision} | {Escape(d.Reason)} | {st.AbsMax:G4} | {st.Kurtosis:F2} | {st.SpikeScore:F2} | {st.OutlierRatio:P3} |");
+            var evidence = d.Evidence.Override is { } o ? $"{o} over: {d.Evidence.Rule}" : d.Evidence.Rule;
+            if (d.Evidence.FallbackStep is { } fs) evidence = $"closed loop step {fs}; {evidence}";
+            L($"| `{d.Layer.Name}` | {role} | {d.Layer.InFeatures}×{d.Layer.OutFeatures} | {decision} | {Escape(evidence)} | {Opt(d.Evidence.PredictedRisk, "F3")} | {OptPct(d.Evidence.MeasuredIncreasePct)} | {st.SpikeScore:F2} | {st.Kurtosis:F2} | {st.AbsMax:F3} | {st.OutlierRatio * 100:F3}% |");
         }
+        L($"");
+        L($"Columns: *predicted risk* is the predictor's probability that INT8 hurts the layer (almp, budget); *measured Δ ppl* is the perplexity increase on calibration tokens with only that layer INT8 (measured, or the closed loop); *spike score* is the largest per-channel max |x| of the layer's input over the median channel's; *kurtosis* is that input's kurtosis (3 for a Gaussian); *outliers* is the share of input values beyond 6 standard deviations.");
         return s.ToString();
     }
+
+    private static string Opt(double? v, string format) => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "—";
+
+    private static string OptPct(double? v) => v is { } x ? x.ToString("+0.0000;-0.0000", CultureInfo.InvariantCulture) + "%" : "—";
 
     private static string Mb(long bytes) => (bytes / 1048576.0).ToString("F2", CultureInfo.InvariantCulture) + " MiB";
 

@@ -62,6 +62,23 @@ public static class LayerDiscovery
         return layers;
     }
 
+    /// <summary>
+    /// The same layers in another copy of the graph (a clone of the model a decision was made on): found again by
+    /// discovery and matched by name, node name and weight, so decisions never hold a node of another copy.
+    /// </summary>
+    public static IReadOnlyDictionary<string, QuantizableLayer> Bind(OnnxGraph graph, IEnumerable<QuantizableLayer> layers)
+    {
+        var found = Find(graph).ToDictionary(l => l.Name, StringComparer.Ordinal);
+        var result = new Dictionary<string, QuantizableLayer>(StringComparer.Ordinal);
+        foreach (var layer in layers)
+        {
+            if (!found.TryGetValue(layer.Name, out var other) || other.Node.Name != layer.Node.Name || other.WeightInitializer != layer.WeightInitializer)
+                throw new InvalidOperationException($"layer '{layer.Name}' (node '{layer.Node.Name}', weight '{layer.WeightInitializer}') is not in this graph");
+            result[layer.Name] = other;
+        }
+        return result;
+    }
+
     /// <summary>Follows Transpose(perm 1,0) and Cast back to an initializer.</summary>
     private static bool TryResolveWeight(OnnxGraph graph, string tensor, out string initializer, out bool transposed)
     {

@@ -1,3 +1,4 @@
+using ModelCompiler.Policies;
 using YamlDotNet.RepresentationModel;
 
 namespace ModelCompiler.Spec;
@@ -9,35 +10,37 @@ internal sealed record PolicyReadContext(
     IReadOnlyList<SpecValue<string>> Exclude,
     SpecLocation Location);
 
-/// <summary>One policy kind: its YAML name, the keys it uses besides <c>kind</c> and <c>exclude</c>, how it reads and writes them.</summary>
+/// <summary>
+/// One policy kind: its YAML name, the keys it uses besides the common ones, how it reads them, how it writes them
+/// (into the effective spec and the manifest's <c>spec.policy</c>) and how it builds the policy that decides.
+/// </summary>
 internal sealed record PolicyKindDefinition(
     string Name,
     IReadOnlyList<string> Keys,
     Func<PolicyReadContext, PolicySpec> Read,
-    Func<PolicySpec, IEnumerable<KeyValuePair<string, YamlNode>>> Write);
+    Func<PolicySpec, IEnumerable<KeyValuePair<string, YamlNode>>> Write,
+    Func<PolicySpec, ILayerPolicy> Create);
 
 /// <summary>
-/// The policy kinds a spec can name. A new kind (predictor, spike-aware, budget) is a new <see cref="PolicySpec"/>
-/// record plus one entry here; unknown-key hints, "key not used by this kind" errors and the writer follow.
+/// The policy kinds a spec can name. A new kind is one file in Policies/ (its spec record, reader, writer and
+/// <see cref="ILayerPolicy"/>) plus one row here; unknown-key hints, "key not used by this kind" errors, the
+/// spec writer and the manifest follow.
 /// </summary>
 internal static class PolicyKinds
 {
     public static readonly IReadOnlyList<PolicyKindDefinition> All =
     [
-        new(AllInt8PolicySpec.KindName, [], c => new AllInt8PolicySpec(c.Exclude, c.Location), _ => []),
-        new(NoInt8PolicySpec.KindName, [], c => new NoInt8PolicySpec(c.Exclude, c.Location), _ => []),
-        new(
-            ManualPolicySpec.KindName,
-            [SpecKeys.Include],
-            c => new ManualPolicySpec(
-                c.Parser.ReadGlobList(c.Section, SpecKeys.Include) ?? [new("*", c.Section?.Location ?? c.Location, IsDefault: true)],
-                c.Exclude,
-                c.Location),
-            p => [new(SpecKeys.Include, SpecWriter.GlobList(((ManualPolicySpec)p).Include))]),
+        NameRulePolicies.AllInt8,
+        NameRulePolicies.None,
+        NameRulePolicies.Manual,
+        // AlmpPolicy.Definition,
+        SpikePolicy.Definition,
+        // BudgetPolicy.Definition,
+        MeasuredPolicy.Definition,
     ];
 
     /// <summary>The keys every kind shares.</summary>
-    public static readonly IReadOnlyList<string> CommonKeys = [SpecKeys.Kind, SpecKeys.Exclude];
+    public static readonly IReadOnlyList<string> CommonKeys = [SpecKeys.Kind, SpecKeys.Exclude, SpecKeys.ForceInt8];
 
     /// <summary>Every key valid under <c>policy</c> for some kind (for unknown-key errors and hints).</summary>
     public static readonly IReadOnlyList<string> AllKeys = CommonKeys.Concat(All.SelectMany(k => k.Keys)).Distinct().ToArray();
@@ -45,4 +48,7 @@ internal static class PolicyKinds
     public static IReadOnlyList<string> Names { get; } = All.Select(k => k.Name).ToArray();
 
     public static PolicyKindDefinition For(PolicySpec policy) => All.First(k => k.Name == policy.Kind);
+
+    /// <summary>Builds the policy of a spec (loading any file it names) so bad specs fail before calibration.</summary>
+    public static ILayerPolicy Create(PolicySpec policy) => For(policy).Create(policy);
 }

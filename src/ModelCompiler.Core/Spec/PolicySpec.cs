@@ -20,6 +20,13 @@ public abstract record PolicySpec(IReadOnlyList<SpecValue<string>> Exclude, Spec
 
     /// <summary>True when an <c>exclude</c> glob matches <paramref name="layerName"/>.</summary>
     public bool IsExcluded(string layerName) => FindExclusion(layerName) is not null;
+
+    /// <summary><c>force_int8</c>: layer-name globs that are always INT8, whatever the kind decides (default none).</summary>
+    public IReadOnlyList<SpecValue<string>> ForceInt8 { get; init; } = [];
+
+    /// <summary>The first <c>force_int8</c> glob that matches <paramref name="layerName"/>, or null.</summary>
+    public SpecValue<string>? FindForced(string layerName) =>
+        ForceInt8.FirstOrDefault(p => LayerGlob.IsMatch(p.Value, layerName));
 }
 
 /// <summary><c>kind: all-int8</c>: every quantizable layer is INT8 except the excluded ones.</summary>

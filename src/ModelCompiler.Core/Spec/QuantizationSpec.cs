@@ -122,6 +122,19 @@ public sealed record GatesSpec(
 {
     /// <summary>True when at least one gate is set.</summary>
     public bool Any => MaxPerplexityIncreasePct is not null || MaxPerplexity is not null || MinInt8Fraction is not null;
+
+    /// <summary><c>on_fail</c>: stop (default: a missed gate fails the build) or fallback (move INT8 layers back, riskiest first, until every gate passes).</summary>
+    public SpecValue<GateFailureAction> OnFail { get; init; } = new(GateFailureAction.Stop, Location, IsDefault: true);
+}
+
+/// <summary>What a missed gate does.</summary>
+public enum GateFailureAction
+{
+    /// <summary><c>stop</c>: the build fails (MC2001-MC2003).</summary>
+    Stop,
+
+    /// <summary><c>fallback</c>: a search that moves INT8 layers back to the fallback precision until the gates pass.</summary>
+    Fallback,
 }
 
 /// <summary>What <see cref="SpecLoader"/> returns: the spec and the warnings found while reading it.</summary>

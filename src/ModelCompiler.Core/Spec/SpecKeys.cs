@@ -23,6 +23,18 @@ internal static class SpecKeys
     public const string Kind = "kind";
     public const string Include = "include";
     public const string Exclude = "exclude";
+    public const string ForceInt8 = "force_int8";
+    public const string Threshold = "threshold";
+    public const string Predictor = "predictor";
+    public const string SpikeThreshold = "spike_threshold";
+    public const string KurtosisThreshold = "kurtosis_threshold";
+    public const string Roles = "roles";
+    public const string MaxModelBytes = "max_model_bytes";
+    public const string MaxPredictedIncreasePct = "max_predicted_increase_pct";
+    public const string Costs = "costs";
+    public const string MaxLayerIncreasePct = "max_layer_increase_pct";
+    public const string ProbeTokens = "probe_tokens";
+    public const string OnFail = "on_fail";
 
     public const string Providers = "providers";
     public const string Require = "require";
@@ -35,7 +47,7 @@ internal static class SpecKeys
     public static readonly IReadOnlyList<string> TokenData = [Text, Generated, Tokenizer, Context, MaxTokens];
     public static readonly IReadOnlyList<string> GeneratedKeys = [Tokens, Seed];
     public static readonly IReadOnlyList<string> ValidationKeys = [Providers, Require];
-    public static readonly IReadOnlyList<string> GateKeys = [MaxPerplexityIncreasePct, MaxPerplexity, MinInt8Fraction];
+    public static readonly IReadOnlyList<string> GateKeys = [MaxPerplexityIncreasePct, MaxPerplexity, MinInt8Fraction, OnFail];
 
     /// <summary>The sections ("" for the top level) where <paramref name="key"/> is valid, for "it belongs under" hints.</summary>
     public static IReadOnlyList<string> SectionsWith(string key)

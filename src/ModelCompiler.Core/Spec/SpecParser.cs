@@ -23,6 +23,9 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
     private static readonly IReadOnlyList<(string Name, ExecutionProviderKind Value)> Providers =
         [("cpu", ExecutionProviderKind.Cpu), ("cuda", ExecutionProviderKind.Cuda)];
 
+    private static readonly IReadOnlyList<(string Name, GateFailureAction Value)> OnFailChoices =
+        [("stop", GateFailureAction.Stop), ("fallback", GateFailureAction.Fallback)];
+
     private readonly List<SpecDiagnostic> _warnings = [];
     private readonly SpecLocation _fileOnly = SpecLocation.InFile(file);
 
@@ -165,7 +168,10 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
         }
 
         var exclude = ReadGlobList(section, SpecKeys.Exclude) ?? [];
-        return definition.Read(new PolicyReadContext(this, section, exclude, kind.Location));
+        return definition.Read(new PolicyReadContext(this, section, exclude, kind.Location)) with
+        {
+            ForceInt8 = ReadGlobList(section, SpecKeys.ForceInt8) ?? [],
+        };
     }
 
     private ValidationSpec ReadValidation(SectionReader top, SpecValue<CompileTarget> target)
@@ -208,11 +214,12 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
             return new GatesSpec(null, null, null, top.KeyNode(SpecKeys.Gates)?.Location ?? _fileOnly);
         }
 
-        return new GatesSpec(
+        var gates = new GatesSpec(
             ReadNumber(section, SpecKeys.MaxPerplexityIncreasePct, 0, double.PositiveInfinity, "at least 0 (a percentage of the fp32 model's perplexity)"),
             ReadNumber(section, SpecKeys.MaxPerplexity, 1, double.PositiveInfinity, "at least 1 (perplexity is never below 1)"),
             ReadNumber(section, SpecKeys.MinInt8Fraction, 0, 1, "between 0 and 1 (a fraction of the quantizable layers)"),
             section.Location);
+        return ReadChoice(section, SpecKeys.OnFail, OnFailChoices) is { } onFail ? gates with { OnFail = onFail } : gates;
     }
 
     private void WarnWhenSameData(TokenDataSpec calibration, TokenDataSpec evaluation)
@@ -345,6 +352,33 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
         }
 
         throw node.Location.Error(SpecCodes.WrongType, $"'{name}' must be a number, not {node.Describe()}; e.g. '{key}: 1.5'");
+    }
+
+    /// <summary>A number in [min, max], or the default at <paramref name="where"/> when the key is absent.</summary>
+    internal SpecValue<double> ReadNumberOrDefault(SectionReader? section, string key, double defaultValue, double min, double max, string range, SpecLocation where) =>
+        (section is null ? null : ReadNumber(section, key, min, max, range)) ?? new(defaultValue, where, IsDefault: true);
+
+    /// <summary>A list of layer roles (q, k, v, o, gate, up, down, lm_head), or null when absent.</summary>
+    internal IReadOnlyList<SpecValue<Policies.LayerRole>>? ReadRoleList(SectionReader? section, string key)
+    {
+        if (section is null || ReadList(section, key) is not { } items)
+        {
+            return null;
+        }
+
+        var names = Policies.LayerRoles.All.Select(Policies.LayerRoles.Name).ToArray();
+        return items.Select(item =>
+        {
+            if (item is YScalar scalar && Policies.LayerRoles.TryParse(scalar.Value, out var role))
+            {
+                return new SpecValue<Policies.LayerRole>(role, item.Location);
+            }
+
+            var text = item is YScalar s ? s.Value : item.Describe();
+            var suggestion = Suggestions.Closest(text, names);
+            throw item.Location.Error(item is YScalar ? SpecCodes.UnknownValue : SpecCodes.WrongType,
+                $"unknown layer role '{text}' in '{section.Qualify(key)}': expected {Suggestions.OneOf(names)}" + (suggestion is null ? "" : $"; did you mean '{suggestion}'?"));
+        }).ToArray();
     }
 
     internal SpecValue<T>? ReadChoice<T>(SectionReader section, string key, IReadOnlyList<(string Name, T Value)> choices)

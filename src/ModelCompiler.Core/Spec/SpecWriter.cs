@@ -27,6 +27,10 @@ public static class SpecWriter
         AddNumber(gates, SpecKeys.MaxPerplexityIncreasePct, spec.Gates.MaxPerplexityIncreasePct);
         AddNumber(gates, SpecKeys.MaxPerplexity, spec.Gates.MaxPerplexity);
         AddNumber(gates, SpecKeys.MinInt8Fraction, spec.Gates.MinInt8Fraction);
+        if (!spec.Gates.OnFail.IsDefault)
+        {
+            gates.Add(SpecKeys.OnFail, Name(spec.Gates.OnFail.Value));
+        }
         if (gates.Children.Count > 0)
         {
             root.Add(SpecKeys.Gates, gates);
@@ -41,6 +45,12 @@ public static class SpecWriter
 
     internal static YamlSequenceNode GlobList(IEnumerable<SpecValue<string>> globs) =>
         new(globs.Select(g => (YamlNode)new YamlScalarNode(g.Value) { Style = YamlDotNet.Core.ScalarStyle.DoubleQuoted }))
+        {
+            Style = YamlDotNet.Core.Events.SequenceStyle.Flow,
+        };
+
+    internal static YamlSequenceNode RoleList(IEnumerable<SpecValue<Policies.LayerRole>> roles) =>
+        new(roles.Select(r => (YamlNode)new YamlScalarNode(Policies.LayerRoles.Name(r.Value))))
         {
             Style = YamlDotNet.Core.Events.SequenceStyle.Flow,
         };
@@ -83,6 +93,11 @@ public static class SpecWriter
         }
 
         node.Add(SpecKeys.Exclude, GlobList(policy.Exclude));
+        if (policy.ForceInt8.Count > 0)
+        {
+            node.Add(SpecKeys.ForceInt8, GlobList(policy.ForceInt8));
+        }
+
         return node;
     }
 

@@ -83,18 +83,11 @@ public static class QuantizationValidator
                 var la = a.LogitsAt(t);
                 var lb = b.LogitsAt(t);
                 var target = (int)ids[t + 1];
-                var lseA = PerplexityEvaluator.LogSumExp(la);
-                var lseB = PerplexityEvaluator.LogSumExp(lb);
-                nllRef += lseA - la[target];
-                nllQ += lseB - lb[target];
-                double k = 0;
-                for (var v = 0; v < la.Length; v++)
-                {
-                    var logPa = la[v] - lseA;
-                    k += Math.Exp(logPa) * (logPa - (lb[v] - lseB));
-                }
-                kl += Math.Max(k, 0);
-                if (PerplexityEvaluator.ArgMax(la) == PerplexityEvaluator.ArgMax(lb)) agree++;
+                var (nA, nB, k, same) = TokenComparison.Compare(la, PerplexityEvaluator.LogSumExp(la), lb, target);
+                nllRef += nA;
+                nllQ += nB;
+                kl += k;
+                if (same) agree++;
             }
             done += ids.Length - 1;
             progress?.Report(new EvaluationProgress(window.Index + 1, windows.Count, done, total, clock.Elapsed.TotalSeconds));
@@ -105,5 +98,22 @@ public static class QuantizationValidator
         var pplQ = Math.Exp(nllQ / total);
         return new ProviderValidation(provider, ProviderStatus.Ok, null, pplRef, pplQ, (pplQ / pplRef - 1) * 100, kl / total, (double)agree / total, total,
             tRef.Elapsed.TotalMilliseconds / windows.Count, tQ.Elapsed.TotalMilliseconds / windows.Count);
+    }
+}
+
+/// <summary>The per-token figures validation and the sensitivity probe both compare.</summary>
+public static class TokenComparison
+{
+    /// <summary>NLL of the target under each distribution, KL(a ‖ b) (clamped at 0), and whether the argmaxes agree.</summary>
+    public static (double NllA, double NllB, double Kl, bool SameTop1) Compare(ReadOnlySpan<float> la, double lseA, ReadOnlySpan<float> lb, int target)
+    {
+        var lseB = PerplexityEvaluator.LogSumExp(lb);
+        double k = 0;
+        for (var v = 0; v < la.Length; v++)
+        {
+            var logPa = la[v] - lseA;
+            k += Math.Exp(logPa) * (logPa - (lb[v] - lseB));
+        }
+        return (lseA - la[target], lseB - lb[target], Math.Max(k, 0), PerplexityEvaluator.ArgMax(la) == PerplexityEvaluator.ArgMax(lb));
     }
 }

@@ -71,7 +71,7 @@ public class SpecErrorTests
         { Cal + "target: tpu\n", SpecCodes.UnknownValue, 2, 9, "unknown target 'tpu': expected 'cpu' or 'cuda'" },
         { Cal + "target: cdua\n", SpecCodes.UnknownValue, 2, 9, "expected 'cpu' or 'cuda'; did you mean 'cuda'?" },
         { Cal + "fallback: int4\n", SpecCodes.UnknownValue, 2, 11, "unknown fallback 'int4': expected 'fp16' or 'fp32'" },
-        { Cal + "policy:\n  kind: predictor\n", SpecCodes.UnknownValue, 3, 9, "unknown policy.kind 'predictor': expected 'all-int8', 'none' or 'manual'" },
+        { Cal + "policy:\n  kind: predictor\n", SpecCodes.UnknownValue, 3, 9, "unknown policy.kind 'predictor': expected 'all-int8', 'none', 'manual', 'almp', 'spike', 'budget' or 'measured'" },
         { Cal + "policy:\n  kind: all_int8\n", SpecCodes.UnknownValue, 3, 9, "did you mean 'all-int8'?" },
         { Cal + "validation:\n  providers: [cuda, tpu]\n", SpecCodes.UnknownValue, 3, 21, "unknown execution provider 'tpu' in 'validation.providers': expected 'cpu' or 'cuda'" },
         { Cal + "validation:\n  require: [cpux]\n", SpecCodes.UnknownValue, 3, 13, "did you mean 'cpu'?" },

@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Globalization;
+using ModelCompiler.Calibration;
+using ModelCompiler.Evaluation;
+using ModelCompiler.Import;
+using ModelCompiler.Onnx;
+using ModelCompiler.Onnx.Proto;
+using ModelCompiler.Policies;
+using ModelCompiler.Quantization;
+using ModelCompiler.Runtime;
+using ModelCompiler.Spec;
+using ModelCompiler.Tokenization;
+using ModelCompiler.Transforms;
+using ModelCompiler.Validation;
+
+namespace ModelCompiler.Compilation;
+
+/// <summary>
+/// What the stages of one compile share. Each stage fills in its part; later stages only read earlier parts, so
+/// transform and validate can run again on another set of layers (the closed loop, a probe) without reloading
+/// the model or recalibrating. The fp32 model is never modified: every transform works on a clone.
+/// </summary>
+public sealed class CompileState : IDisposable
+{
+    internal CompileState(CompileOptions options, ICompileReporter reporter, QuantizationSpec spec, ILayerPolicy policy,
+        string modelPath, string outputPath, ModelProto fp32, IReadOnlyList<QuantizableLayer> layers, string staging)
+    {
+        Options = options;
+        Reporter = reporter;
+        Spec = spec;
+        Policy = policy;
+        ModelPath = modelPath;
+        OutputPath = outputPath;
+        Fp32 = fp32;
+        Fp32Graph = new OnnxGraph(fp32.Graph);
+        Layers = layers;
+        Staging = staging;
+    }
+
+    public CompileOptions Options { get; }
+    public ICompileReporter Reporter { get; }
+    public QuantizationSpec Spec { get; }
+    public ILayerPolicy Policy { get; }
+    public string ModelPath { get; }
+    public string OutputPath { get; }
+    public ModelProto Fp32 { get; }
+    public OnnxGraph Fp32Graph { get; }
+    public IReadOnlyList<QuantizableLayer> Layers { get; }
+    /// <summary>The hidden folder beside the output where every file is written before it is moved into place.</summary>
+    public string Staging { get; }
+    public LayerPrecision Fallback => Spec.Fallback.Value == FallbackPrecision.Fp16 ? LayerPrecision.Fp16 : LayerPrecision.Fp32;
+
+    public List<InputFile> Inputs { get; } = [];
+    public List<string> DepFiles { get; } = [];
+    public string? TokenizerPath { get; internal set; }
+    public long Vocabulary { get; internal set; }
+
+    public TokenStream CalibrationTokens { get; internal set; } = null!;
+    public TokenStream EvaluationTokens { get; internal set; } = null!;
+    public CalibrationResult Calibration { get; internal set; } = null!;
+    public IReadOnlyList<LayerCandidate> Candidates { get; internal set; } = [];
+    public IReadOnlyList<LayerDecision> Decisions { get; internal set; } = [];
+    public SensitivityProbe? Probe { get; internal set; }
+
+    internal List<(string Stage, double Seconds)> Timings { get; } = [];
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private ITokenizer? _tokenizer;
+    private int _attempts;
+
+    /// <summary>Ends the current stage's timing.</summary>
+    internal void Lap(string stage)
+    {
+        Timings.Add((stage, _clock.Elapsed.TotalSeconds));
+        _clock.Restart();
+    }
+
+    internal string NextAttemptFolder()
+    {
+        var dir = Path.Combine(Staging, (++_attempts).ToString(CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    internal ITokenizer Tokenizer(SpecLocation where)
+    {
+        if (_tokenizer is not null) return _tokenizer;
+        if (TokenizerPath is null)
+            throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound,
+                "a text source needs a tokenizer: none is stored beside the model; add 'tokenizer: path' under calibration.", where.File, where.Line, where.Column);
+        _tokenizer = TokenizerLoader.Load(TokenizerPath, Vocabulary > 0 ? (int)Vocabulary : null);
+        if (Vocabulary > 0 && _tokenizer.VocabularySize != Vocabulary)
+            throw new ModelCompilerException(TokenizationErrors.TokenizerVocabularyMismatch,
+                $"the tokenizer has {_tokenizer.VocabularySize} tokens but the model's logits have {Vocabulary}; use the model's own tokenizer.", TokenizerPath);
+        Inputs.Add(QuantizationCompiler.Fingerprint("tokenizer", TokenizerPath, Spec.SpecPath));
+        DepFiles.Add(TokenizerPath);
+        return _tokenizer;
+    }
+
+    public void Dispose()
+    {
+        Probe?.Dispose();
+        try { Directory.Delete(Staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>A transformed and validated model in its staging folder, with its gates checked.</summary>
+public sealed record CompileAttempt(string Folder, string StagedModel, string? StagedData, ModelProto Model, CompileResult Result);
+
+/// <summary>The stages of a compile: load → tokens → calibrate → decide → transform → validate → gate → write.</summary>
+public static class CompileStages
+{
+    /// <summary>Spec, model, layers and policy: everything that can fail from names alone fails here, before any work.</summary>
+    public static CompileState Load(CompileOptions options, ICompileReporter reporter)
+    {
+        reporter.Stage("spec", options.SpecPath);
+        var loaded = SpecLoader.Load(options.SpecPath);
+        foreach (var w in loaded.Warnings) reporter.Warning(w.ToDiagnosticString());
+        var spec = loaded.Spec;
+        var modelPath = Path.GetFullPath(options.ModelPath);
+        var outputPath = Path.GetFullPath(options.OutputPath);
+        if (string.Equals(modelPath, outputPath, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
+            throw new ModelCompilerException("MC1007", "--output must differ from --model; modelc never overwrites its input.", outputPath);
+
+        // The policy is built first: a predictor file it names fails at its spec line before the model is read.
+        var policy = PolicyKinds.Create(spec.Policy);
+
+        reporter.Stage("load", modelPath);
+        var externalData = new List<string>();
+        var fp32 = OnnxModelIO.Load(modelPath, externalData);
+        var layers = LayerDiscovery.Find(new OnnxGraph(fp32.Graph));
+        if (layers.Count == 0)
+            throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
+        PolicyOverrides.Validate(spec.Policy, layers);
+        policy.ValidateLayers(layers);
+        QuantizationCompiler.RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers), modelPath);
+        var vocab = QuantizationCompiler.LogitsVocabulary(fp32);
+        if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
+        {
+            foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
+                if (data.Context.Value > maxPositions)
+                    throw data.Context.Location.Error("MC1043", $"{role} context {data.Context.Value} exceeds the model's maximum sequence length {maxPositions}; lower '{role}.context'.");
+        }
+
+        var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, $".modelc-{Path.GetFileName(outputPath)}-{Guid.NewGuid():N}"[..^20]);
+        Directory.CreateDirectory(staging);
+        var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab };
+        state.Inputs.Add(QuantizationCompiler.Fingerprint("model", modelPath, modelPath));
+        state.Inputs.Add(QuantizationCompiler.Fingerprint("spec", spec.SpecPath, spec.SpecPath));
+        state.DepFiles.AddRange([modelPath, spec.SpecPath, .. externalData]);
+        state.Inputs.AddRange(externalData.Select(f => QuantizationCompiler.Fingerprint("model_data", f, modelPath)));
+        if (spec.Policy is IPolicyWithFile { PolicyFile: { } file })
+        {
+            state.Inputs.Add(QuantizationCompiler.Fingerprint("predictor", file, spec.SpecPath));
+            state.DepFiles.Add(file);
+        }
+        state.TokenizerPath = QuantizationCompiler.ResolveTokenizer(spec, fp32, modelPath);
+        return state;
+    }
+
+    /// <summary>Whether any layer can end up INT8 (the opset check is skipped for policy none without force_int8).</summary>
+    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers) => policy switch
+    {
+        NoInt8PolicySpec => layers.Any(l => policy.FindForced(l.Name) is not null),
+        ManualPolicySpec m => layers.Any(l => m.Selects(l.Name) || policy.FindForced(l.Name) is not null),
+        _ => layers.Any(l => !policy.IsExcluded(l.Name)),
+    };
+
+    public static void Tokens(CompileState s)
+    {
+        s.Reporter.Stage("tokens", "calibration and evaluation data");
+        s.CalibrationTokens = QuantizationCompiler.Tokens(s.Spec.Calibration, "calibration", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
+        s.EvaluationTokens = QuantizationCompiler.Tokens(s.Spec.Evaluation, "evaluation", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
+        s.Lap("load");
+    }
+
+    public static void Calibrate(CompileState s)
+    {
+        s.Reporter.Stage("calibrate", $"{s.Layers.Count} layers, {s.CalibrationTokens.Count} tokens");
+        s.Calibration = Calibrator.Run(s.Fp32, s.Layers, s.CalibrationTokens, s.Spec.Calibration.Context.Value, s.Staging, s.Reporter.Progress("calibrate"));
+        s.Lap("calibrate");
+    }
+
+    /// <summary>Candidates from calibration, then the policy's decisions, then the spec's overrides.</summary>
+    public static void Decide(CompileState s)
+    {
+        s.Candidates = CandidateBuilder.Build(s.Fp32Graph, s.Layers, s.Calibration);
+        if (s.Policy.ProbeTokens is { } probeTokens) s.Probe = SensitivityProbe.Create(s, probeTokens);
+        var context = new PolicyContext(s.Candidates, s.Fallback, s.Probe, Budget(s), new ReporterProgress(s.Reporter));
+        var decided = s.Policy.Decide(context);
+        s.Decisions = PolicyOverrides.Apply(s.Spec.Policy, s.Fallback, decided);
+        s.Reporter.Stage("decide", $"policy {s.Spec.Policy.Kind}: {s.Decisions.Count(d => d.IsInt8)} of {s.Decisions.Count} layers INT8");
+        s.Lap("decide");
+    }
+
+    internal static ModelBudget Budget(CompileState s)
+    {
+        var layerWeights = s.Layers.Select(l => l.WeightInitializer).Distinct(StringComparer.Ordinal)
+            .Sum(name => (long)(s.Fp32Graph.Initializer(name)?.RawData.Length ?? 0));
+        var total = QuantizationCompiler.WeightBytes(s.Fp32);
+        return new ModelBudget(total - layerWeights, total);
+    }
+
+    /// <summary>A clone of the fp32 model with the decided layers INT8 or in the fallback precision (metadata stamped).</summary>
+    public static (ModelProto Model, IReadOnlyList<QdqInt8Transform.Int8LayerInfo> Int8) Transform(CompileState s, IReadOnlyList<LayerDecision> decisions, bool stamp = true)
+    {
+        var quantized = s.Fp32.Clone();
+        var graph = new OnnxGraph(quantized.Graph);
+        var bound = LayerDiscovery.Bind(graph, decisions.Select(d => d.Layer));
+        var int8 = QdqInt8Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]), s.Calibration);
+        Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
+        GraphCleanup.Run(graph);
+        if (stamp)
+            QuantizationCompiler.StampMetadata(quantized, s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix, s.Spec);
+        return (quantized, int8);
+    }
+
+    /// <summary>Transform, save into a fresh staging folder, validate on the spec's providers and check the gates.</summary>
+    public static CompileAttempt TransformAndValidate(CompileState s, IReadOnlyList<LayerDecision> decisions, string label)
+    {
+        s.Reporter.Stage("transform", $"{decisions.Count(d => d.Precision == LayerPrecision.Int8)} INT8, {decisions.Count(d => d.Precision == LayerPrecision.Fp16)} FP16, {decisions.Count(d => d.Precision == LayerPrecision.Fp32)} FP32");
+        var (quantized, int8) = Transform(s, decisions);
+        var folder = s.NextAttemptFolder();
+        var stagedModel = Path.Combine(folder, Path.GetFileName(s.OutputPath));
+        var stagedData = OnnxModelIO.Save(quantized, stagedModel);
+        s.Lap("transform");
+
+        s.Reporter.Stage("validate", string.Join(", ", s.Spec.Validation.Providers.Select(p => QuantizationCompiler.ProviderName(p.Value))) + (label == "compile" ? "" : $" ({label})"));
+        var providers = QuantizationValidator.Validate(s.ModelPath, stagedModel, s.EvaluationTokens, s.Spec.Evaluation.Context.Value,
+            s.Spec.Validation.Providers.Select(p => QuantizationCompiler.ProviderName(p.Value)).ToList(),
+            s.Spec.Validation.Require.Select(p => QuantizationCompiler.ProviderName(p.Value)).ToList(),
+            p => s.Reporter.Progress("validate " + p));
+        if (!providers.Any(p => p.Status == ProviderStatus.Ok))
+            throw new ModelCompilerException("MC3004", "no execution provider could validate the quantized model: "
+                + string.Join("; ", providers.Select(p => $"{p.Provider}: {p.Reason}")), s.Spec.SpecPath, s.Spec.Validation.Location.Line, s.Spec.Validation.Location.Column);
+        s.Lap("validate");
+
+        var result = new CompileResult
+        {
+            Spec = s.Spec,
+            Options = s.Options,
+            Inputs = s.Inputs,
+            Signature = ModelSignature.Of(quantized),
+            Decisions = decisions,
+            Statistics = s.Candidates.ToDictionary(c => c.Name, c => c.Activation, StringComparer.Ordinal),
+            Candidates = s.Candidates,
+            Int8 = int8.ToDictionary(i => i.Layer, StringComparer.Ordinal),
+            Calibration = s.Calibration,
+            Providers = providers,
+            Gates = [],
+            OutputModelSha256 = QuantizationCompiler.Sha256(stagedModel),
+            ExternalDataFile = stagedData is null ? null : Path.GetFileName(stagedData),
+            TokenizerFile = s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix,
+            Fp32WeightBytes = QuantizationCompiler.WeightBytes(s.Fp32),
+            QuantizedWeightBytes = QuantizationCompiler.WeightBytes(quantized),
+            EvaluationTokens = s.EvaluationTokens.PredictedTokens(s.Spec.Evaluation.Context.Value),
+            Int8FusedOnCpu = null,
+            Timings = s.Timings,
+        };
+        result = result with { Gates = GateChecker.Check(s.Spec, result) };
+        return new CompileAttempt(folder, stagedModel, stagedData, quantized, result);
+    }
+
+    /// <summary>Fusion advice, warnings, then the staged files moved into place: data, tokenizer, model, manifest, report.</summary>
+    public static CompileResult Write(CompileState s, CompileAttempt attempt)
+    {
+        var result = attempt.Result;
+        foreach (var p in result.Providers.Where(p => p.Status != ProviderStatus.Ok))
+            s.Reporter.Warning($"{s.Spec.Validation.Location}: warning MC3005: execution provider '{p.Provider}' was not validated ({p.Status.ToString().ToLowerInvariant()}): {p.Reason}");
+        var int8Count = result.Int8Layers;
+        if (int8Count > 0 && result.Providers.Any(p => p.Provider == ExecutionProviders.Cpu && p.Status == ProviderStatus.Ok))
+        {
+            var fused = FusionCheck.CountFusedInt8(attempt.StagedModel, s.Staging);
+            if (fused is null)
+                s.Reporter.Warning($"{s.OutputPath}: warning MC3021: could not read ONNX Runtime's optimized graph to check that the INT8 layers fuse into integer kernels.");
+            else if (fused < int8Count)
+                s.Reporter.Warning($"{s.OutputPath}: warning MC3020: ONNX Runtime's CPU optimizer fused only {fused} of {int8Count} INT8 layers into integer kernels; the others run as DequantizeLinear + float MatMul, slower than fp32.");
+            result = result with { Int8FusedOnCpu = fused };
+        }
+
+        string? stagedTokenizer = null;
+        if (s.TokenizerPath is not null)
+        {
+            stagedTokenizer = Path.Combine(attempt.Folder, Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix);
+            File.Copy(s.TokenizerPath, stagedTokenizer, overwrite: true);
+            File.SetLastWriteTimeUtc(stagedTokenizer, DateTime.UtcNow); // an output: newer than its inputs for incremental builds
+        }
+
+        var plot = Path.Combine(attempt.Folder, Path.GetFileNameWithoutExtension(s.Options.ResolvedReportPath) + ".layers.svg");
+        var plotWritten = LayerReportPlot.TryWrite(result, plot);
+        result = result with { LayerPlotFile = plotWritten ? Path.GetFileName(plot) : null };
+
+        s.Reporter.Stage("write", s.OutputPath);
+        var outDir = Path.GetDirectoryName(s.OutputPath)!;
+        if (attempt.StagedData is not null) File.Move(attempt.StagedData, Path.Combine(outDir, Path.GetFileName(attempt.StagedData)), overwrite: true);
+        if (stagedTokenizer is not null) File.Move(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)), overwrite: true);
+        File.Move(attempt.StagedModel, s.OutputPath, overwrite: true);
+        if (plotWritten) File.Move(plot, Path.Combine(Path.GetDirectoryName(s.Options.ResolvedReportPath)!, Path.GetFileName(plot)), overwrite: true);
+        AtomicFile.WriteAllText(s.Options.ResolvedManifestPath, ManifestWriter.Write(result));
+        AtomicFile.WriteAllText(s.Options.ResolvedReportPath, ReportWriter.Write(result));
+        if (s.Options.DepsPath is not null)
+            AtomicFile.WriteAllText(s.Options.DepsPath, string.Join("\n", s.DepFiles.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) + "\n");
+        s.Lap("write");
+        return result with { Timings = s.Timings.ToList() };
+    }
+
+    private sealed class ReporterProgress(ICompileReporter reporter) : ICompileProgress
+    {
+        public void Report(string stage, int done, int total, string detail) => reporter.Stage(stage, $"{done}/{total} {detail}");
+    }
+}
