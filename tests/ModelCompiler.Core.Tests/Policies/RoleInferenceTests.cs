@@ -1,0 +1,69 @@
+using ModelCompiler.Import;
+using ModelCompiler.Onnx;
+using ModelCompiler.Policies;
+using ModelCompiler.Quantization;
+using ModelCompiler.Tests;
+
+namespace ModelCompiler.Core.Tests.Policies;
+
+public sealed class RoleInferenceTests
+{
+    private static readonly string[] BlockRoles = ["q", "k", "v", "o", "gate", "up", "down"];
+
+    [Fact]
+    public void Hugging_Face_names_give_roles_and_depths()
+    {
+        var model = Llama2cImporter.Build(Llama2cCheckpoint.Load(TestPaths.Checkpoint), null);
+        var graph = new OnnxGraph(model.Graph);
+        var layers = LayerDiscovery.Find(graph);
+        var roles = RoleInference.Infer(graph, layers);
+        var expected = Enumerable.Range(0, 5).SelectMany(_ => BlockRoles).Append("lm_head").ToArray();
+        Assert.Equal(expected, layers.Select(l => LayerRoles.Name(roles[l.Name])).ToArray());
+
+        var depths = RoleInference.Depths(layers, roles);
+        Assert.Equal(0, depths["model.layers.0.mlp.down_proj"]);
+        Assert.Equal(0.5, depths["model.layers.2.self_attn.q_proj"]);
+        Assert.Equal(1, depths["model.layers.4.mlp.up_proj"]);
+        Assert.Equal(1, depths["lm_head"]);
+    }
+
+    [Fact]
+    public void Without_names_the_graph_structure_gives_the_same_roles()
+    {
+        var model = Llama2cImporter.Build(Llama2cCheckpoint.Load(TestPaths.Checkpoint), null);
+        var graph = new OnnxGraph(model.Graph);
+        var named = LayerDiscovery.Find(graph);
+        var namedRoles = RoleInference.Infer(graph, named);
+        var expected = named.Select(l => LayerRoles.Name(namedRoles[l.Name])).ToArray();
+
+        // Anonymise: node names "n{i}", every initializer "w{i}", so no name says what a layer is.
+        for (var i = 0; i < model.Graph.Node.Count; i++) model.Graph.Node[i].Name = $"n{i}";
+        var rename = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < model.Graph.Initializer.Count; i++)
+        {
+            rename[model.Graph.Initializer[i].Name] = $"w{i}";
+            model.Graph.Initializer[i].Name = $"w{i}";
+        }
+        foreach (var node in model.Graph.Node)
+            for (var j = 0; j < node.Input.Count; j++)
+                if (rename.TryGetValue(node.Input[j], out var to)) node.Input[j] = to;
+
+        var anonymous = new OnnxGraph(model.Graph);
+        var layers = LayerDiscovery.Find(anonymous);
+        Assert.All(layers, l => Assert.Equal(LayerRole.Other, RoleInference.FromName(l.Name)));
+        var roles = RoleInference.Infer(anonymous, layers);
+        Assert.Equal(expected, layers.Select(l => LayerRoles.Name(roles[l.Name])).ToArray());
+    }
+
+    [Theory]
+    [InlineData("model.layers.0.self_attn.q_proj", LayerRole.Q)]
+    [InlineData("model.layers.11.mlp.down_proj", LayerRole.Down)]
+    [InlineData("l0.q.w", LayerRole.Q)]
+    [InlineData("layers.3.attention.wo", LayerRole.O)]
+    [InlineData("layers.3.feed_forward.w1", LayerRole.Gate)]
+    [InlineData("layers.3.feed_forward.w3", LayerRole.Up)]
+    [InlineData("layers.3.feed_forward.w2", LayerRole.Down)]
+    [InlineData("lm_head", LayerRole.LmHead)]
+    [InlineData("transformer.h.0.mlp.c_fc", LayerRole.Other)]
+    public void Names_from_several_producers(string name, LayerRole role) => Assert.Equal(role, RoleInference.FromName(name));
+}
