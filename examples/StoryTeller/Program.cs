@@ -10,7 +10,10 @@ var tokens = model.GenerateGreedy([StoryModel.BosTokenId], maxNewTokens: 60);
 var vocabulary = Llama2cVocabulary.Load(Path.ChangeExtension(StoryModel.ModelPath, null) + ".tokenizer.bin");
 Console.WriteLine(vocabulary.Decode(tokens).TrimStart());
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"perplexity fp32 {StoryModel.CompileMetrics.Fp32Perplexity:F4} → quantized {StoryModel.CompileMetrics.QuantizedPerplexity:F4} ({StoryModel.CompileMetrics.PerplexityIncreasePct:+0.00;-0.00}%), INT8 {StoryModel.CompileMetrics.Int8Layers}/{StoryModel.CompileMetrics.Layers} layers ({StoryModel.CompileMetrics.Int8Fraction:P0} of weights)"));
+    $"perplexity fp32 {StoryModel.CompileMetrics.Fp32Perplexity:F4} → quantized {StoryModel.CompileMetrics.QuantizedPerplexity:F4} ({StoryModel.CompileMetrics.PerplexityIncreasePct:+0.00;-0.00}%), INT8 {StoryModel.CompileMetrics.Int8Layers}/{StoryModel.CompileMetrics.Layers} layers ({StoryModel.CompileMetrics.Int8Fraction:P0} of weights), policy {StoryModel.CompileMetrics.Policy}"));
+// The layers the policy kept out of INT8, and why (the report beside the manifest has the full evidence).
+foreach (var kept in StoryModel.CompileMetrics.KeptLayers.Split("; ", StringSplitOptions.RemoveEmptyEntries))
+    Console.WriteLine("  kept: " + kept);
 
 /// <summary>Decoding half of the llama2.c tokenizer: token pieces, with "&lt;0xXX&gt;" byte tokens.</summary>
 internal sealed class Llama2cVocabulary(byte[][] pieces)

@@ -303,7 +303,7 @@ public static class CompileStages
         return result with { Timings = s.Timings.ToList() };
     }
 
-    private sealed class ReporterProgress(ICompileReporter reporter) : ICompileProgress
+    internal sealed class ReporterProgress(ICompileReporter reporter) : ICompileProgress
     {
         public void Report(string stage, int done, int total, string detail) => reporter.Stage(stage, $"{done}/{total} {detail}");
     }

@@ -340,6 +340,8 @@ public static class ManifestWriter
         Number(w, "int8_fraction", r.Int8ParameterFraction);
         if (r.Int8FusedOnCpu is { } fused) w.WriteNumber("int8_fused_on_cpu", fused);
         else w.WriteNull("int8_fused_on_cpu");
+        w.WriteString("policy", r.Spec.Policy.Kind);
+        w.WriteString("kept_layers", string.Join("; ", r.Decisions.Where(d => !d.IsInt8).Select(d => $"{d.Layer.Name} ({PolicyOverrides.Name(d.Precision)}: {d.Evidence.Override ?? d.Evidence.Rule})")));
         w.WriteNumber("fp32_weight_bytes", r.Fp32WeightBytes);
         w.WriteNumber("quantized_weight_bytes", r.QuantizedWeightBytes);
         w.WriteEndObject();

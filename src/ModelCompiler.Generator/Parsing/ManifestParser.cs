@@ -208,6 +208,18 @@ namespace ModelCompiler.Generator.Parsing
             Number("int8_layers", "Int8Layers", "int", "Number of layers quantized to INT8.");
             Number("layers", "Layers", "int", "Number of quantizable layers.");
             Number("evaluation_tokens", "EvaluationTokens", "int", "Number of predicted tokens the figures were measured on.");
+            if (metrics["policy"] is JsonString policy)
+            {
+                list.Add(new MetricConstant("Policy", "string", Microsoft.CodeAnalysis.CSharp.SymbolDisplay.FormatLiteral(policy.Value, quote: true),
+                    "The policy kind that chose the INT8 layers."));
+            }
+
+            if (metrics["kept_layers"] is JsonString kept)
+            {
+                list.Add(new MetricConstant("KeptLayers", "string", Microsoft.CodeAnalysis.CSharp.SymbolDisplay.FormatLiteral(kept.Value, quote: true),
+                    "The layers kept out of INT8, each with the reason the policy gave; empty when every layer is INT8."));
+            }
+
             return list.ToEquatableArray();
         }
 
