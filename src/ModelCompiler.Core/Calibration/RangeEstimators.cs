@@ -194,8 +194,11 @@ public sealed class EntropyRangeEstimator : IRangeEstimator
         return histogram;
     }
 
-    /// <summary>The number of leading bins of <paramref name="h"/> whose threshold gives the least KL(P || Q).</summary>
-    internal static int BestThresholdBins(double[] h)
+    /// <summary>
+    /// The number of leading bins of <paramref name="h"/> whose threshold gives the least KL(P || Q); when given,
+    /// <paramref name="divergenceByBins"/>[i] receives the divergence of i bins (infinity where none lies within).
+    /// </summary>
+    internal static int BestThresholdBins(double[] h, double[]? divergenceByBins = null)
     {
         var n = h.Length;
         // Prefix sums: mass, Σ h ln h, and non-zero bins, so that each candidate costs one pass over its 128 levels.
@@ -218,6 +221,7 @@ public sealed class EntropyRangeEstimator : IRangeEstimator
             var sliced = mass[i];
             if (!(sliced > 0))
             {
+                divergenceByBins?[i] = double.PositiveInfinity;
                 continue;
             }
 
@@ -253,6 +257,7 @@ public sealed class EntropyRangeEstimator : IRangeEstimator
             }
 
             var kl = pLogP - pLogQ;
+            divergenceByBins?[i] = kl;
             if (kl < bestKl)
             {
                 bestKl = kl;

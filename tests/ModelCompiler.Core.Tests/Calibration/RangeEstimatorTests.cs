@@ -133,14 +133,19 @@ public sealed class RangeEstimatorTests
         }
 
         histogram[^1] = 2;
-        var klByThreshold = Enumerable.Range(EntropyRangeEstimator.QuantizedBins, histogram.Length - EntropyRangeEstimator.QuantizedBins + 1)
-            .ToDictionary(i => i, i => NaiveKl(histogram, i));
-        var naiveBest = klByThreshold.MinBy(e => e.Value).Key;
+        var levels = EntropyRangeEstimator.QuantizedBins;
+        var naive = Enumerable.Range(0, histogram.Length + 1).Select(i => i < levels ? double.NaN : NaiveKl(histogram, i)).ToArray();
+        var divergences = new double[histogram.Length + 1];
 
-        var chosen = EntropyRangeEstimator.BestThresholdBins(histogram);
+        var chosen = EntropyRangeEstimator.BestThresholdBins(histogram, divergences);
 
-        Assert.True(klByThreshold[chosen] <= klByThreshold[naiveBest] + 1e-9,
-            $"chose {chosen} bins (KL {klByThreshold[chosen]}), the least KL is at {naiveBest} bins ({klByThreshold[naiveBest]})");
+        for (var i = levels; i <= histogram.Length; i++)
+        {
+            Assert.True(Math.Abs(naive[i] - divergences[i]) <= 1e-9 * Math.Max(1, naive[i]), $"KL of {i} bins: {divergences[i]}, bin by bin {naive[i]}");
+        }
+
+        var naiveBest = Enumerable.Range(levels, histogram.Length - levels + 1).MinBy(i => naive[i]);
+        Assert.True(naive[chosen] <= naive[naiveBest] + 1e-9, $"chose {chosen} bins (KL {naive[chosen]}), the least KL is at {naiveBest} bins ({naive[naiveBest]})");
         Assert.InRange(chosen, 150, 2000); // neither end: the bulk wants more than 128 bins, the far bins are not worth keeping
     }
 
