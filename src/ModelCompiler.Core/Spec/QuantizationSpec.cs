@@ -1,3 +1,5 @@
+using ModelCompiler.Calibration;
+
 namespace ModelCompiler.Spec;
 
 /// <summary>
@@ -27,7 +29,28 @@ public sealed record QuantizationSpec(
     PolicySpec Policy,
     SpecValue<FallbackPrecision> Fallback,
     ValidationSpec Validation,
-    GatesSpec Gates);
+    GatesSpec Gates)
+{
+    /// <summary>
+    /// <c>calibration.method</c> and <c>calibration.percentile</c>: how each activation's INT8 range is estimated from
+    /// the calibration statistics (default minmax). An init-only property, not a positional one, so that the constructor stays as it was.
+    /// </summary>
+    public CalibrationMethodSpec CalibrationMethod { get; init; } = CalibrationMethodSpec.Default(SpecLocation.InFile(SpecPath));
+}
+
+/// <summary>How activation ranges are estimated: <c>calibration.method</c> and, for method percentile, <c>calibration.percentile</c>.</summary>
+/// <param name="Method"><c>method</c>: minmax (default), percentile or entropy.</param>
+/// <param name="Percentile"><c>percentile</c>: the percentile of |x| kept, in (0, 100] (default 99.99); written only with method percentile.</param>
+public sealed record CalibrationMethodSpec(SpecValue<CalibrationMethod> Method, SpecValue<double> Percentile)
+{
+    /// <summary>minmax, with the default percentile, both defaults at <paramref name="location"/>.</summary>
+    public static CalibrationMethodSpec Default(SpecLocation location) => new(
+        new SpecValue<CalibrationMethod>(CalibrationMethod.MinMax, location, IsDefault: true),
+        new SpecValue<double>(RangeEstimators.DefaultPercentile, location, IsDefault: true));
+
+    /// <summary>The range estimator this spec names.</summary>
+    public IRangeEstimator CreateEstimator() => RangeEstimators.Create(Method.Value, Percentile.Value);
+}
 
 /// <summary>The hardware a quantized model is built for; it picks defaults, it does not restrict anything.</summary>
 public enum CompileTarget

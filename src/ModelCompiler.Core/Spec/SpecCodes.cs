@@ -48,7 +48,7 @@ public static class SpecCodes
     /// <summary>A provider in <c>require</c> that is not in <c>providers</c>.</summary>
     public const string RequiredProviderNotListed = "MC1114";
 
-    /// <summary>A policy key that the chosen policy kind does not use (e.g. <c>include</c> with all-int8).</summary>
+    /// <summary>A key that the chosen policy kind or calibration method does not use (e.g. <c>include</c> with all-int8, <c>percentile</c> with entropy).</summary>
     public const string KeyNotValidForKind = "MC1115";
 
     /// <summary>A file named in the spec (text, tokenizer) does not exist; reported at the line that names it.</summary>

@@ -17,6 +17,9 @@ internal static class SpecKeys
     public const string Context = "context";
     public const string MaxTokens = "max_tokens";
 
+    public const string Method = "method";
+    public const string Percentile = "percentile";
+
     public const string Tokens = "tokens";
     public const string Seed = "seed";
 
@@ -45,6 +48,8 @@ internal static class SpecKeys
 
     public static readonly IReadOnlyList<string> TopLevel = [Target, Calibration, Evaluation, Policy, Fallback, Validation, Gates];
     public static readonly IReadOnlyList<string> TokenData = [Text, Generated, Tokenizer, Context, MaxTokens];
+    public static readonly IReadOnlyList<string> CalibrationOnly = [Method, Percentile];
+    public static readonly IReadOnlyList<string> CalibrationKeys = [.. TokenData, .. CalibrationOnly];
     public static readonly IReadOnlyList<string> GeneratedKeys = [Tokens, Seed];
     public static readonly IReadOnlyList<string> ValidationKeys = [Providers, Require];
     public static readonly IReadOnlyList<string> GateKeys = [MaxPerplexityIncreasePct, MaxPerplexity, MinInt8Fraction, OnFail];
@@ -62,6 +67,11 @@ internal static class SpecKeys
         {
             sections.Add(Calibration);
             sections.Add(Evaluation);
+        }
+
+        if (CalibrationOnly.Contains(key))
+        {
+            sections.Add(Calibration);
         }
 
         if (GeneratedKeys.Contains(key))

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ModelCompiler.Calibration;
 
 namespace ModelCompiler.Spec;
 
@@ -44,7 +45,7 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
         var target = ReadChoice(top, SpecKeys.Target, Targets) ?? new(CompileTarget.Cpu, _fileOnly, IsDefault: true);
         var isCpu = target.Value == CompileTarget.Cpu;
 
-        var calibration = ReadCalibration(top, rootMapping);
+        var (calibration, calibrationMethod) = ReadCalibration(top, rootMapping);
         var evaluation = ReadEvaluation(top, calibration);
         WarnWhenSameData(calibration, evaluation);
 
@@ -54,13 +55,16 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
         var validation = ReadValidation(top, target);
         var gates = ReadGates(top);
 
-        var spec = new QuantizationSpec(file, baseDirectory, target, calibration, evaluation, policy, fallback, validation, gates);
+        var spec = new QuantizationSpec(file, baseDirectory, target, calibration, evaluation, policy, fallback, validation, gates)
+        {
+            CalibrationMethod = calibrationMethod,
+        };
         return new SpecLoadResult(spec, _warnings.ToArray());
     }
 
-    private TokenDataSpec ReadCalibration(SectionReader top, YMapping root)
+    private (TokenDataSpec Data, CalibrationMethodSpec Method) ReadCalibration(SectionReader top, YMapping root)
     {
-        var section = ReadSection(top, SpecKeys.Calibration, SpecKeys.TokenData);
+        var section = ReadSection(top, SpecKeys.Calibration, SpecKeys.CalibrationKeys);
         if (section is null)
         {
             var key = top.KeyNode(SpecKeys.Calibration);
@@ -80,7 +84,28 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
             ?? new(DefaultMaxTokens, section.Location, IsDefault: true);
         var tokenizer = ReadFile(section, SpecKeys.Tokenizer);
         WarnWhenGeneratedAboveMax(section, source, maxTokens);
-        return new TokenDataSpec(source, tokenizer, context, maxTokens, section.Location);
+        return (new TokenDataSpec(source, tokenizer, context, maxTokens, section.Location), ReadCalibrationMethod(section));
+    }
+
+    private CalibrationMethodSpec ReadCalibrationMethod(SectionReader section)
+    {
+        var method = ReadChoice(section, SpecKeys.Method, RangeEstimators.Names)
+            ?? new(CalibrationMethod.MinMax, section.Location, IsDefault: true);
+        if (method.Value != CalibrationMethod.Percentile && section.Value(SpecKeys.Percentile) is not null)
+        {
+            throw section.KeyNode(SpecKeys.Percentile)!.Location.Error(SpecCodes.KeyNotValidForKind,
+                $"'{section.Qualify(SpecKeys.Percentile)}' is used only by method 'percentile', not '{RangeEstimators.NameOf(method.Value)}'; remove it, or set 'method: percentile'");
+        }
+
+        const string range = "greater than 0 and at most 100 (the percentile of |x| whose range is kept)";
+        var percentile = ReadNumber(section, SpecKeys.Percentile, 0, 100, range);
+        if (percentile is { Value: <= 0 })
+        {
+            throw percentile.Location.Error(SpecCodes.OutOfRange,
+                $"'{section.Qualify(SpecKeys.Percentile)}' must be {range}, not {percentile.Value.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        return new CalibrationMethodSpec(method, percentile ?? new(RangeEstimators.DefaultPercentile, method.Location, IsDefault: true));
     }
 
     private TokenDataSpec ReadEvaluation(SectionReader top, TokenDataSpec calibration)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ModelCompiler.Calibration;
 using YamlDotNet.RepresentationModel;
 
 namespace ModelCompiler.Spec;
@@ -16,7 +17,7 @@ public static class SpecWriter
         var root = new YamlMappingNode
         {
             { SpecKeys.Target, Name(spec.Target.Value) },
-            { SpecKeys.Calibration, TokenData(spec.Calibration) },
+            { SpecKeys.Calibration, Calibration(spec) },
             { SpecKeys.Evaluation, TokenData(spec.Evaluation) },
             { SpecKeys.Policy, Policy(spec.Policy) },
             { SpecKeys.Fallback, Name(spec.Fallback.Value) },
@@ -54,6 +55,19 @@ public static class SpecWriter
         {
             Style = YamlDotNet.Core.Events.SequenceStyle.Flow,
         };
+
+    private static YamlMappingNode Calibration(QuantizationSpec spec)
+    {
+        var node = TokenData(spec.Calibration);
+        var method = spec.CalibrationMethod;
+        node.Add(SpecKeys.Method, RangeEstimators.NameOf(method.Method.Value));
+        if (method.Method.Value == CalibrationMethod.Percentile)
+        {
+            AddNumber(node, SpecKeys.Percentile, method.Percentile);
+        }
+
+        return node;
+    }
 
     private static YamlMappingNode TokenData(TokenDataSpec data)
     {

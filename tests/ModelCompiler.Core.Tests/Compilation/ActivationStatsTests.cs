@@ -4,6 +4,9 @@ namespace ModelCompiler.Core.Tests.Compilation;
 
 public sealed class ActivationStatsTests
 {
+    /// <summary>The documented resolution: 128 bins per octave, so a bin spans at most 1/128 of its edge nearer zero.</summary>
+    private const double BinWidth = 1.0 / 128;
+
     /// <summary>Heavy-tailed data with two loud channels, like LLaMA activations; checked against two-pass formulas.</summary>
     [Fact]
     public void Summary_MatchesDirectComputation()
@@ -40,12 +43,12 @@ public sealed class ActivationStatsTests
         Assert.Equal(sorted[^1] / median, s.SpikeScore, 1e-5);
         Assert.Equal([3, 17], s.TopChannels.Take(2).Order().ToArray());
 
-        // Percentiles come from a histogram with 16 equal bins per octave: within one bin (≤ 1/16) above the exact value.
+        // Percentiles come from a histogram with 128 equal bins per octave: within one bin (≤ 1/128) above the exact value.
         var abs = data.Select(v => (double)Math.Abs(v)).Order().ToArray();
-        foreach (var (q, got) in new[] { (0.99, s.AbsP99), (0.999, s.AbsP999) })
+        foreach (var (q, got) in new[] { (0.99, s.AbsP99), (0.999, s.AbsP999), (0.5, stats.AbsPercentile(0.5)), (0.9, stats.AbsPercentile(0.9)) })
         {
             var exact = abs[(int)Math.Ceiling(q * abs.Length) - 1];
-            Assert.InRange(got, exact, exact * (1 + 1.0 / 16) + 1e-9);
+            Assert.InRange(got, exact, exact * (1 + BinWidth) + 1e-9);
         }
         var exactOutliers = data.Count(v => Math.Abs(v) > Math.Abs(mean) + 6 * Math.Sqrt(m2)) / (double)data.Length;
         Assert.InRange(s.OutlierRatio, exactOutliers * 0.5, exactOutliers * 1.5 + 1e-4);
@@ -69,7 +72,47 @@ public sealed class ActivationStatsTests
         Assert.True(stats.Observe([0f, 1e-30f, -3f, 1e30f]));
         Assert.Equal(1e30f, stats.AbsMax);
         Assert.InRange(stats.AbsPercentile(0.5), 0, Math.Pow(2, -24));    // 0 and 1e-30 share the bottom bin
-        Assert.InRange(stats.AbsPercentile(0.75), 3, 3 * (1 + 1.0 / 16));  // 3 lies in [2.875, 3.0625)
+        Assert.InRange(stats.AbsPercentile(0.75), 3, 3 * (1 + BinWidth));  // 3 = 1.5 * 2 is a bin edge: [3, 3.015625)
         Assert.Equal(1e30f, (float)stats.AbsPercentile(1.0));               // the top bin is capped at the maximum
+    }
+
+    /// <summary>Each bin holds exactly the values between its edges, on its own side of zero, and is at most 1/128 wide.</summary>
+    [Fact]
+    public void Histogram_BinsHoldTheirValues_PerSign_InAscendingOrder()
+    {
+        var random = new Random(11);
+        var data = new float[4000];
+        for (var i = 0; i < data.Length; i++)
+        {
+            var magnitude = (float)Math.Exp(random.NextDouble() * 8 - 4); // |x| from 0.018 to 55, never 0
+            data[i] = i % 3 == 0 ? -magnitude : magnitude;
+        }
+
+        var stats = new ActivationStats(4);
+        Assert.True(stats.Observe(data));
+        var bins = stats.Histogram().ToArray();
+
+        Assert.Equal(data.Length, bins.Sum(b => b.Count));
+        Assert.Equal(data.Min(), bins[0].Lower);
+        Assert.Equal(data.Max(), bins[^1].Upper);
+        for (var i = 1; i < bins.Length; i++)
+        {
+            Assert.True(bins[i - 1].Upper <= bins[i].Lower, $"bin {i} starts at {bins[i].Lower}, before {bins[i - 1].Upper}");
+        }
+
+        foreach (var bin in bins)
+        {
+            var positive = bin.Lower > 0;
+            Assert.True(positive || bin.Upper < 0, $"bin [{bin.Lower}, {bin.Upper}] straddles zero");
+            // [Lower, Upper) for positive bins, (Lower, Upper] for negative ones; the observed extremes close the end bins.
+            var inside = data.Count(v => positive
+                ? v >= bin.Lower && (v < bin.Upper || v == bin.Upper && v == stats.Max)
+                : v <= bin.Upper && (v > bin.Lower || v == bin.Lower && v == stats.Min));
+            Assert.True(inside == bin.Count, $"bin [{bin.Lower:R}, {bin.Upper:R}] holds {bin.Count}, the data {inside}: {string.Join(", ", data.Where(v => v >= bin.Lower && v <= bin.Upper).Select(v => v.ToString("R")))}");
+            var nearZero = positive ? bin.Lower : -bin.Upper;
+            Assert.True(bin.Upper - bin.Lower <= nearZero * BinWidth * (1 + 1e-12), $"bin [{bin.Lower}, {bin.Upper}] is wider than 1/128");
+        }
+
+        Assert.Equal(data.Count(v => v < 0), bins.Where(b => b.Upper < 0).Sum(b => b.Count));
     }
 }

@@ -14,6 +14,8 @@ public class SpecWriterTests
           tokenizer: tok512.bin
           context: 128
           max_tokens: 4096
+          method: percentile
+          percentile: 99.9
         evaluation:
           generated: { tokens: 2000, seed: 9 }
         policy:
@@ -44,6 +46,8 @@ public class SpecWriterTests
             Assert.IsType<TextSourceSpec>(second.Calibration.Source).Text.FullPath);
         Assert.Equal(first.Calibration.Tokenizer!.FullPath, second.Calibration.Tokenizer!.FullPath);
         Assert.Equal(first.Calibration.Context.Value, second.Calibration.Context.Value);
+        Assert.Equal(first.CalibrationMethod.Method.Value, second.CalibrationMethod.Method.Value);
+        Assert.Equal(99.9, second.CalibrationMethod.Percentile.Value);
         var generated = Assert.IsType<GeneratedSourceSpec>(second.Evaluation.Source);
         Assert.Equal((2000, 9), (generated.Tokens.Value, generated.Seed.Value));
         Assert.Equal(
@@ -71,6 +75,7 @@ public class SpecWriterTests
                 seed: 1
               context: 256
               max_tokens: 8192
+              method: minmax
             evaluation:
               generated:
                 tokens: 4096
