@@ -58,6 +58,8 @@ public sealed class CompileState : IDisposable
     public TokenStream CalibrationTokens { get; internal set; } = null!;
     public TokenStream EvaluationTokens { get; internal set; } = null!;
     public CalibrationResult Calibration { get; internal set; } = null!;
+    /// <summary>The INT8 activation range of each calibrated activation, by the spec's calibration method.</summary>
+    public IReadOnlyDictionary<string, (float Min, float Max)> ActivationRanges { get; internal set; } = new Dictionary<string, (float, float)>();
     public IReadOnlyList<LayerCandidate> Candidates { get; internal set; } = [];
     public IReadOnlyList<LayerDecision> Decisions { get; internal set; } = [];
     public SensitivityProbe? Probe { get; internal set; }
@@ -177,6 +179,9 @@ public static class CompileStages
     {
         s.Reporter.Stage("calibrate", $"{s.Layers.Count} layers, {s.CalibrationTokens.Count} tokens");
         s.Calibration = Calibrator.Run(s.Fp32, s.Layers, s.CalibrationTokens, s.Spec.Calibration.Context.Value, s.Staging, s.Reporter.Progress("calibrate"));
+        // Ranges once per activation: the entropy search is not free, and probes and the closed loop transform again.
+        var estimator = RangeEstimators.Create(s.Spec.CalibrationMethod.Method.Value, s.Spec.CalibrationMethod.Percentile.Value);
+        s.ActivationRanges = s.Calibration.ByActivation.ToDictionary(kv => kv.Key, kv => estimator.Estimate(kv.Value), StringComparer.Ordinal);
         s.Lap("calibrate");
     }
 
@@ -206,7 +211,7 @@ public static class CompileStages
         var quantized = s.Fp32.Clone();
         var graph = new OnnxGraph(quantized.Graph);
         var bound = LayerDiscovery.Bind(graph, decisions.Select(d => d.Layer));
-        var int8 = QdqInt8Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]), s.Calibration);
+        var int8 = QdqInt8Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]), l => s.ActivationRanges[l.ActivationInput]);
         Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
         GraphCleanup.Run(graph);
         if (stamp)

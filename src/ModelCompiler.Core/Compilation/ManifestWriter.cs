@@ -183,7 +183,8 @@ public static class ManifestWriter
         w.WriteStartObject("calibration");
         w.WriteNumber("tokens", r.Calibration.Tokens);
         w.WriteNumber("windows", r.Calibration.Windows);
-        w.WriteString("method", "minmax");
+        w.WriteString("method", RangeEstimators.NameOf(r.Spec.CalibrationMethod.Method.Value));
+        if (r.Spec.CalibrationMethod.Method.Value == CalibrationMethod.Percentile) Number(w, "percentile", r.Spec.CalibrationMethod.Percentile.Value);
         w.WriteEndObject();
     }
 

@@ -50,7 +50,7 @@ public static class ReportWriter
         if (r.Int8FusedOnCpu is { } fused)
             L($"ONNX Runtime's CPU optimizer fused {fused} of {r.Int8Layers} INT8 layers into integer kernels (QLinearMatMul / MatMulIntegerToFloat){(fused < r.Int8Layers ? " — the rest run as DequantizeLinear + float MatMul" : "")}.");
         L($"");
-        L($"Calibration: {r.Calibration.Tokens} tokens in {r.Calibration.Windows} windows, min/max ranges; activations uint8 asymmetric per tensor, weights int8 symmetric per output channel.");
+        L($"Calibration: {r.Calibration.Tokens} tokens in {r.Calibration.Windows} windows, {Calibration.RangeEstimators.NameOf(r.Spec.CalibrationMethod.Method.Value)} ranges; activations uint8 asymmetric per tensor, weights int8 symmetric per output channel.");
         L($"");
 
         if (r.FallbackSteps.Count > 0)

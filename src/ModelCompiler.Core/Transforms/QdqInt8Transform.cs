@@ -30,14 +30,19 @@ public static class QdqInt8Transform
 {
     public sealed record Int8LayerInfo(string Layer, ActivationQuantParams Activation, string WeightInitializer, double WeightScaleMin, double WeightScaleMax);
 
-    public static IReadOnlyList<Int8LayerInfo> Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers, CalibrationResult calibration)
+    /// <summary>With min/max activation ranges.</summary>
+    public static IReadOnlyList<Int8LayerInfo> Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers, CalibrationResult calibration) =>
+        Apply(graph, layers, l => { var s = calibration.For(l); return (s.Min, s.Max); });
+
+    /// <summary>With each layer's activation range from <paramref name="range"/> (a calibration method's estimate).</summary>
+    public static IReadOnlyList<Int8LayerInfo> Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers, Func<QuantizableLayer, (float Min, float Max)> range)
     {
         var infos = new List<Int8LayerInfo>();
         var quantized = new Dictionary<string, string>(StringComparer.Ordinal); // activation → Q output
         foreach (var layer in layers)
         {
-            var stats = calibration.For(layer);
-            var act = ActivationQuantParams.FromRange(stats.Min, stats.Max);
+            var (lo, hi) = range(layer);
+            var act = ActivationQuantParams.FromRange(lo, hi);
             var baseName = layer.Name;
 
             if (!quantized.TryGetValue(layer.ActivationInput, out var qOut))
