@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Text.RegularExpressions;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
@@ -129,6 +130,23 @@ public static class PredictorTrainer
         var scores = new List<TrainerScore>();
         foreach (var kind in kinds)
         {
+            try
+            {
+                scores.Add(CrossValidate(kind));
+            }
+            catch (Exception e) when (MissingNativeLibrary(e) is { } missing)
+            {
+                // ML.NET ships FastTree's native sum-up for x64/x86 only; scoring needs none, so a predictor trained
+                // elsewhere still loads here.
+                var library = Regex.Match(missing.Message, "library '([^']+)'") is { Success: true } m ? m.Groups[1].Value : "a native library";
+                log?.Invoke($"warning: {kind.Name} cannot train on this platform ({library} is missing; ML.NET ships it for x64 and x86); skipping it");
+            }
+        }
+        if (scores.Count == 0)
+            throw new ModelCompilerException("MC3000", "no trainer can run on this platform (their native libraries are missing).");
+
+        TrainerScore CrossValidate(TrainerKind kind)
+        {
             var oof = new double[rows.Count];
             var degenerate = 0;
             for (var f = 0; f < foldCount; f++)
@@ -149,7 +167,7 @@ public static class PredictorTrainer
             }
             var score = new TrainerScore(kind.Name, foldCount, Accuracy(labels, oof), Auc(labels, oof), F1(labels, oof), degenerate);
             log?.Invoke($"[cv] {kind.Name}: accuracy {score.Accuracy:F4}, AUC {score.Auc:F4}, F1 {score.F1:F4}");
-            scores.Add(score);
+            return score;
         }
 
         var best = scores
@@ -163,6 +181,14 @@ public static class PredictorTrainer
         var header = new PredictorHeader(best.Trainer, LayerFeatures.Names.ToArray(), options.LabelThresholdNote, models, rows.Count, positives, scores);
         return new TrainedPredictor(header, SaveModel(finalMl, final));
     }
+
+    private static DllNotFoundException? MissingNativeLibrary(Exception e) => e switch
+    {
+        DllNotFoundException d => d,
+        AggregateException a => a.InnerExceptions.Select(MissingNativeLibrary).FirstOrDefault(x => x is not null),
+        { InnerException: { } inner } => MissingNativeLibrary(inner),
+        _ => null,
+    };
 
     /// <summary>Fits one trainer and scores rows in memory (no file in between): the reference a loaded file must match.</summary>
     internal static double[] FitAndScore(string trainer, IEnumerable<SensitivityRow> train, IEnumerable<SensitivityRow> test)
