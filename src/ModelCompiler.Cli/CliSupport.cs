@@ -104,3 +104,11 @@ internal sealed class ProgressLine(string stage) : IProgress<Evaluation.Evaluati
         _dirty = false;
     }
 }
+
+/// <summary>Compile stages and warnings on stderr, one line each; progress through <see cref="ProgressLine"/>.</summary>
+internal sealed class StderrCompileReporter : Compilation.ICompileReporter
+{
+    public void Stage(string stage, string detail) => Console.Error.WriteLine($"[{stage}] {detail}");
+    public IProgress<Evaluation.EvaluationProgress> Progress(string stage) => new ProgressLine(stage);
+    public void Warning(string diagnosticLine) => Console.Error.WriteLine(diagnosticLine);
+}

@@ -8,6 +8,7 @@ root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(CompileCommand.Create());
+root.Subcommands.Add(SensitivityCommand.Create());
 root.Subcommands.Add(TrainPredictorCommand.Create());
 
 var parsed = root.Parse(args);

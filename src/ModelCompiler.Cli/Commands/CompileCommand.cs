@@ -33,7 +33,7 @@ internal static class CompileCommand
                 ReportPath = parse.GetValue(report),
                 DepsPath = parse.GetValue(deps),
             };
-            var result = QuantizationCompiler.Compile(options, new StderrReporter());
+            var result = QuantizationCompiler.Compile(options, new StderrCompileReporter());
 
             var asWarnings = parse.GetValue(gatesAsWarnings);
             foreach (var g in result.Gates.Where(g => !g.Passed))
@@ -89,11 +89,4 @@ internal static class CompileCommand
     }
 
     private static double? Finite(double v) => double.IsFinite(v) ? v : null;
-
-    private sealed class StderrReporter : ICompileReporter
-    {
-        public void Stage(string stage, string detail) => Console.Error.WriteLine($"[{stage}] {detail}");
-        public IProgress<EvaluationProgress> Progress(string stage) => new ProgressLine(stage);
-        public void Warning(string diagnosticLine) => Console.Error.WriteLine(diagnosticLine);
-    }
 }

@@ -33,7 +33,7 @@ internal static class PolicyKinds
         NameRulePolicies.AllInt8,
         NameRulePolicies.None,
         NameRulePolicies.Manual,
-        // AlmpPolicy.Definition,
+        AlmpPolicy.Definition,
         SpikePolicy.Definition,
         // BudgetPolicy.Definition,
         MeasuredPolicy.Definition,

@@ -57,12 +57,6 @@ public static class SpecCodes
     /// <summary>A layer matched by both <c>policy.force_int8</c> and <c>policy.exclude</c>.</summary>
     public const string ForcedAndExcluded = "MC1120";
 
-    /// <summary><c>policy.predictor</c> names a file that does not exist or cannot be read as a predictor.</summary>
-    public const string PredictorUnusable = "MC1121";
-
-    /// <summary><c>policy.predictor</c> was trained on other features than this modelc computes.</summary>
-    public const string PredictorFeaturesMismatch = "MC1122";
-
     /// <summary>A budget no assignment of INT8/fallback layers can meet.</summary>
     public const string BudgetInfeasible = "MC1123";
 
