@@ -166,7 +166,9 @@ public static class SyntheticLlama
     /// <summary>The ONNX model: <see cref="Llama2cImporter.Build"/> of <see cref="CreateCheckpoint"/>, with the source metadata.</summary>
     public static ModelProto Build(SyntheticLlamaOptions o, string? tokenizerFileName = null)
     {
-        var model = Llama2cImporter.Build(CreateCheckpoint(o), tokenizerFileName);
+        // The checkpoint is ours alone: release each layer's arrays as its initializer is made, so the weights are
+        // not held twice (measured: a 1.03B-parameter model generates within a 1.5x-fp32 GC heap limit).
+        var model = Llama2cImporter.Build(CreateCheckpoint(o), tokenizerFileName, consumeWeights: true);
         model.MetadataProps.Add(new StringStringEntryProto { Key = Llama2cImporter.MetadataKeys.Source, Value = Describe(o) });
         return model;
     }

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using ModelCompiler.Calibration;
 using ModelCompiler.Evaluation;
 using ModelCompiler.Import;
@@ -100,6 +101,18 @@ public sealed class SyntheticLlamaTests(ITestOutputHelper output) : IDisposable
         var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         Assert.Equal("synthetic-llama:dim=64,hidden=172,layers=5,heads=8,kv_heads=4,vocab=512,seed=1,spikes=0;3", meta[Llama2cImporter.MetadataKeys.Source]);
         Assert.Equal("512", meta[Llama2cImporter.MetadataKeys.MaxPositions]);
+    }
+
+    [Fact]
+    public void ConsumingBuild_GivesTheSameModel_AndReleasesTheLayerArrays()
+    {
+        var o = Stories260K(spikes: [1]);
+        var kept = Llama2cImporter.Build(SyntheticLlama.CreateCheckpoint(o), null);
+        var checkpoint = SyntheticLlama.CreateCheckpoint(o);
+        var consumed = Llama2cImporter.Build(checkpoint, null, consumeWeights: true);
+        Assert.Equal(kept.ToByteArray(), consumed.ToByteArray());
+        Assert.All(new[] { checkpoint.RmsAtt, checkpoint.Wq, checkpoint.Wk, checkpoint.Wv, checkpoint.Wo, checkpoint.RmsFfn, checkpoint.W1, checkpoint.W2, checkpoint.W3 },
+            perLayer => Assert.All(perLayer, Assert.Empty));
     }
 
     [Fact]
