@@ -29,6 +29,53 @@ internal static class ImportCommand
 
         var import = new Command("import", "Import a model from another format.");
         import.Subcommands.Add(llama2c);
+        import.Subcommands.Add(CreateSynthetic());
         return import;
+    }
+
+    private static Command CreateSynthetic()
+    {
+        Option<int> Size(string name, string description) => new(name) { Description = description, Required = true };
+        var dim = Size("--dim", "Model width (residual stream).");
+        var hidden = Size("--hidden", "FFN hidden width.");
+        var layers = Size("--layers", "Number of decoder layers.");
+        var heads = Size("--heads", "Attention heads (must divide --dim; --dim / --heads must be even).");
+        var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads (must divide --heads; default --heads)." };
+        var vocab = Size("--vocab", "Vocabulary size.");
+        var maxSeq = new Option<int>("--max-seq") { Description = "Positions the rotary tables cover.", DefaultValueFactory = _ => 512 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the weights; the same seed gives the same file.", DefaultValueFactory = _ => 1 };
+        var spikes = new Option<string?>("--spike-layers") { Description = "Comma-separated layers (0-based) whose FFN gets planted activation spikes, e.g. 0,3." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "llama2.c tokenizer (.bin) with --vocab entries; stored beside the model as <model>.tokenizer.bin." };
+        var output = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
+        var external = new Option<bool>("--external-data") { Description = "Store weights in <model>.onnx.data (automatic above 1 GiB)." };
+
+        var command = new Command("synthetic-llama",
+            "Generate a LLaMA-style ONNX decoder with random weights scaled like an initialised model, optionally with planted activation spikes.");
+        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, tokenizer, output, external })
+            command.Options.Add(o);
+        command.SetAction(parse => CommandRunner.Run(parse, () =>
+        {
+            var options = new SyntheticLlamaOptions
+            {
+                Dim = parse.GetValue(dim), HiddenDim = parse.GetValue(hidden), Layers = parse.GetValue(layers),
+                Heads = parse.GetValue(heads), KvHeads = parse.GetValue(kvHeads) ?? parse.GetValue(heads),
+                VocabSize = parse.GetValue(vocab), MaxSeqLen = parse.GetValue(maxSeq), Seed = parse.GetValue(seed),
+                SpikeLayers = ParseLayers(parse.GetValue(spikes)),
+            };
+            var outPath = Path.GetFullPath(parse.GetValue(output)!);
+            var save = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
+            var model = SyntheticLlama.Generate(options, parse.GetValue(tokenizer), outPath, save);
+            Console.Error.WriteLine($"modelc: wrote {outPath} ({options.Parameters} parameters, {model.Graph.Node.Count} nodes; {SyntheticLlama.Describe(options)})");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static int[] ParseLayers(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return [];
+        return text.Split(',', StringSplitOptions.TrimEntries).Select(part =>
+            int.TryParse(part, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n
+                : throw new ModelCompilerException("MC1006", $"--spike-layers must be comma-separated layer numbers, e.g. 0,3 (got '{text}').")).ToArray();
     }
 }

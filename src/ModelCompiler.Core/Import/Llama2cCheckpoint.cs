@@ -14,10 +14,10 @@ public sealed class Llama2cCheckpoint
 {
     private const int HeaderBytes = 7 * sizeof(int);
     // Far above any real llama2.c export, far below sizes that would make us allocate nonsense.
-    private const int MaxDimension = 1 << 16;
-    private const int MaxLayers = 1024;
-    private const int MaxVocab = 1 << 22;
-    private const int MaxSequence = 1 << 20;
+    internal const int MaxDimension = 1 << 16;
+    internal const int MaxLayers = 1024;
+    internal const int MaxVocab = 1 << 22;
+    internal const int MaxSequence = 1 << 20;
 
     public required Llama2cConfig Config { get; init; }
     public required float[] TokenEmbedding { get; init; }   // [vocab][dim]

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
 using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
@@ -49,10 +51,12 @@ public static class Llama2cImporter
         return model;
     }
 
-    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName)
+    /// <param name="consumeWeights">When true, each per-layer array of <paramref name="ckpt"/> is replaced by an empty one
+    /// as soon as its initializer exists, so that a large model is not held twice; the checkpoint is unusable afterwards.</param>
+    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName, bool consumeWeights = false)
     {
         var c = ckpt.Config;
-        var b = new Builder(c);
+        var b = new Builder(c, consumeWeights);
         var model = new ModelProto
         {
             IrVersion = 8,
@@ -72,7 +76,7 @@ public static class Llama2cImporter
         return model;
     }
 
-    private sealed class Builder(Llama2cConfig c)
+    private sealed class Builder(Llama2cConfig c, bool consumeWeights)
     {
         public OnnxGraph Graph { get; } = new(new GraphProto { Name = "llama2c" });
 
@@ -115,10 +119,10 @@ public static class Llama2cImporter
             {
                 var p = $"/model/layers.{i}";
                 var m = $"model.layers.{i}";
-                var x = RmsNorm(hidden, $"{p}/input_layernorm", $"{m}.input_layernorm.weight", w.RmsAtt[i]);
-                var q = Projection(x, $"{p}/self_attn/q_proj", $"{m}.self_attn.q_proj.weight", w.Wq[i], c.Dim, c.Dim);
-                var k = Projection(x, $"{p}/self_attn/k_proj", $"{m}.self_attn.k_proj.weight", w.Wk[i], c.Dim, c.KvDim);
-                var v = Projection(x, $"{p}/self_attn/v_proj", $"{m}.self_attn.v_proj.weight", w.Wv[i], c.Dim, c.KvDim);
+                var x = RmsNorm(hidden, $"{p}/input_layernorm", $"{m}.input_layernorm.weight", Take(w.RmsAtt, i));
+                var q = Projection(x, $"{p}/self_attn/q_proj", $"{m}.self_attn.q_proj.weight", Take(w.Wq, i), c.Dim, c.Dim);
+                var k = Projection(x, $"{p}/self_attn/k_proj", $"{m}.self_attn.k_proj.weight", Take(w.Wk, i), c.Dim, c.KvDim);
+                var v = Projection(x, $"{p}/self_attn/v_proj", $"{m}.self_attn.v_proj.weight", Take(w.Wv, i), c.Dim, c.KvDim);
 
                 q = Rotary(SplitHeads(q, c.Heads, $"{p}/self_attn/q"), cos, sin, $"{p}/self_attn/q_rotary");
                 k = Rotary(SplitHeads(k, c.KvHeads, $"{p}/self_attn/k"), cos, sin, $"{p}/self_attn/k_rotary");
@@ -137,15 +141,15 @@ public static class Llama2cImporter
                 var ctx = Node("MatMul", $"{p}/self_attn/context/MatMul", [probs, vAll]);
                 ctx = Node("Transpose", $"{p}/self_attn/context/Transpose", [ctx], attrs: Attr.Ints("perm", 0, 2, 1, 3));
                 ctx = Node("Reshape", $"{p}/self_attn/context/Reshape", [ctx, Const64("shape_merge_heads", 0, 0, c.Dim)]);
-                var attnOut = Projection(ctx, $"{p}/self_attn/o_proj", $"{m}.self_attn.o_proj.weight", w.Wo[i], c.Dim, c.Dim);
+                var attnOut = Projection(ctx, $"{p}/self_attn/o_proj", $"{m}.self_attn.o_proj.weight", Take(w.Wo, i), c.Dim, c.Dim);
                 hidden = Node("Add", $"{p}/self_attn/residual/Add", [hidden, attnOut]);
 
-                x = RmsNorm(hidden, $"{p}/post_attention_layernorm", $"{m}.post_attention_layernorm.weight", w.RmsFfn[i]);
-                var gate = Projection(x, $"{p}/mlp/gate_proj", $"{m}.mlp.gate_proj.weight", w.W1[i], c.Dim, c.HiddenDim);
-                var up = Projection(x, $"{p}/mlp/up_proj", $"{m}.mlp.up_proj.weight", w.W3[i], c.Dim, c.HiddenDim);
+                x = RmsNorm(hidden, $"{p}/post_attention_layernorm", $"{m}.post_attention_layernorm.weight", Take(w.RmsFfn, i));
+                var gate = Projection(x, $"{p}/mlp/gate_proj", $"{m}.mlp.gate_proj.weight", Take(w.W1, i), c.Dim, c.HiddenDim);
+                var up = Projection(x, $"{p}/mlp/up_proj", $"{m}.mlp.up_proj.weight", Take(w.W3, i), c.Dim, c.HiddenDim);
                 var silu = Node("Mul", $"{p}/mlp/act_fn/Mul", [gate, Node("Sigmoid", $"{p}/mlp/act_fn/Sigmoid", [gate])]);
                 var prod = Node("Mul", $"{p}/mlp/Mul", [silu, up]);
-                var down = Projection(prod, $"{p}/mlp/down_proj", $"{m}.mlp.down_proj.weight", w.W2[i], c.HiddenDim, c.Dim);
+                var down = Projection(prod, $"{p}/mlp/down_proj", $"{m}.mlp.down_proj.weight", Take(w.W2, i), c.HiddenDim, c.Dim);
                 hidden = Node("Add", $"{p}/mlp/residual/Add", [hidden, down]);
             }
 
@@ -162,6 +166,13 @@ public static class Llama2cImporter
                 Graph.AddInitializer(TensorData.Floats(lmHeadWeight, TensorData.Transpose(w.Classifier, c.VocabSize, c.Dim), c.Dim, c.VocabSize));
             }
             Node("MatMul", "/lm_head/MatMul", [final, lmHeadWeight], "logits");
+        }
+
+        private float[] Take(float[][] perLayer, int layer)
+        {
+            var a = perLayer[layer];
+            if (consumeWeights) perLayer[layer] = [];
+            return a;
         }
 
         /// <summary>
@@ -194,8 +205,17 @@ public static class Llama2cImporter
 
         private string Projection(string x, string prefix, string weightName, float[] weightOutIn, int inDim, int outDim)
         {
-            // llama2.c stores W as [out][in] (y = W x); MatMul wants [in][out].
-            Graph.AddInitializer(TensorData.Floats(weightName, TensorData.Transpose(weightOutIn, outDim, inDim), inDim, outDim));
+            // llama2.c stores W as [out][in] (y = W x); MatMul wants [in][out]. Transposed straight into the tensor's
+            // bytes: one copy of each weight, not two, which matters for large models.
+            var bytes = new byte[(long)weightOutIn.Length * sizeof(float)];
+            var inOut = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+            for (var o = 0; o < outDim; o++)
+                for (var i = 0; i < inDim; i++)
+                    inOut[i * outDim + o] = weightOutIn[o * inDim + i];
+            var t = new TensorProto { Name = weightName, DataType = (int)DataType.Float, RawData = UnsafeByteOperations.UnsafeWrap(bytes) };
+            t.Dims.Add(inDim);
+            t.Dims.Add(outDim);
+            Graph.AddInitializer(t);
             return Node("MatMul", $"{prefix}/MatMul", [x, weightName]);
         }
 

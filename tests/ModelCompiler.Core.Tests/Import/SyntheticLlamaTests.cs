@@ -1,0 +1,273 @@
+using Google.Protobuf;
+using ModelCompiler.Calibration;
+using ModelCompiler.Evaluation;
+using ModelCompiler.Import;
+using ModelCompiler.Onnx;
+using ModelCompiler.Onnx.Proto;
+using ModelCompiler.Quantization;
+using ModelCompiler.Runtime;
+using Xunit.Abstractions;
+
+namespace ModelCompiler.Tests.Import;
+
+public sealed class SyntheticLlamaTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = TestPaths.NewTempDir("mc-synthetic");
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>stories260K's configuration (dim 64, hidden 172, 5 layers, 8/4 heads, vocab 512, 512 positions).</summary>
+    private static SyntheticLlamaOptions Stories260K(long seed = 1, params int[] spikes) => new()
+    {
+        Dim = 64, HiddenDim = 172, Layers = 5, Heads = 8, KvHeads = 4, VocabSize = 512, MaxSeqLen = 512, Seed = seed, SpikeLayers = spikes,
+    };
+
+    private string Write(SyntheticLlamaOptions o, string name, SaveOptions? save = null)
+    {
+        var path = Path.Combine(_dir, name);
+        SyntheticLlama.Generate(o, null, path, save);
+        return path;
+    }
+
+    [Fact]
+    public void SameSeed_GivesByteIdenticalFiles_OtherSeedOrSpikesDoNot()
+    {
+        var a = File.ReadAllBytes(Write(Stories260K(seed: 3), Path.Combine("a", "m.onnx")));
+        var b = File.ReadAllBytes(Write(Stories260K(seed: 3), Path.Combine("b", "m.onnx")));
+        var otherSeed = File.ReadAllBytes(Write(Stories260K(seed: 4), Path.Combine("c", "m.onnx")));
+        var spiked = File.ReadAllBytes(Write(Stories260K(3, 1), Path.Combine("d", "m.onnx")));
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, otherSeed);
+        Assert.NotEqual(a, spiked);
+    }
+
+    [Fact]
+    public void Spikes_ChangeOnlyThePlantedRowsAndColumns()
+    {
+        var plain = OnnxModelIO.Load(Write(Stories260K(seed: 5), "plain.onnx")).Graph;
+        var spiked = OnnxModelIO.Load(Write(Stories260K(5, 2), "spiked.onnx")).Graph;
+        var plan = SyntheticLlama.PlanSpikes(Stories260K(5, 2)).Single();
+        Assert.Equal(2, plan.Layer);
+        Assert.InRange(plan.HiddenUnits.Length, 2, 4);
+        Assert.InRange(plan.ResidualChannels.Length, 1, 2);
+
+        var changed = plain.Initializer.Where(t => !t.RawData.Equals(spiked.Initializer.Single(s => s.Name == t.Name).RawData)).Select(t => t.Name).Order().ToArray();
+        Assert.Equal(["model.layers.2.mlp.down_proj.weight", "model.layers.2.mlp.gate_proj.weight", "model.layers.2.mlp.up_proj.weight"], changed);
+
+        // Stored [in][out]: gate/up columns j are the planted units; down rows j are zero but for the residual channels.
+        float[] Read(GraphProto g, string n) => TensorData.ReadFloats(g.Initializer.Single(t => t.Name == n));
+        var gate0 = Read(plain, "model.layers.2.mlp.gate_proj.weight");
+        var gate1 = Read(spiked, "model.layers.2.mlp.gate_proj.weight");
+        var down0 = Read(plain, "model.layers.2.mlp.down_proj.weight");
+        var down1 = Read(spiked, "model.layers.2.mlp.down_proj.weight");
+        for (var j = 0; j < 172; j++)
+        {
+            var planted = plan.HiddenUnits.Contains(j);
+            for (var c = 0; c < 64; c++)
+            {
+                Assert.Equal(planted, gate0[c * 172 + j] != gate1[c * 172 + j]);
+                if (!planted) Assert.Equal(down0[j * 64 + c], down1[j * 64 + c]);
+                else Assert.Equal(plan.ResidualChannels.Contains(c) && Array.IndexOf(plan.HiddenUnits, j) % plan.ResidualChannels.Length == Array.IndexOf(plan.ResidualChannels, c), down1[j * 64 + c] != 0);
+            }
+        }
+    }
+
+    [Fact]
+    public void Stories260KConfig_HasItsShapesAndParameterCount()
+    {
+        var o = Stories260K(spikes: [0, 3]);
+        var model = OnnxModelIO.Load(Write(o, "s.onnx"));
+        var g = model.Graph;
+        long[] Dims(string n) => g.Initializer.Single(t => t.Name == n).Dims.ToArray();
+
+        Assert.Equal([512L, 64], Dims("model.embed_tokens.weight"));
+        Assert.Equal([64L, 64], Dims("model.layers.4.self_attn.q_proj.weight"));
+        Assert.Equal([64L, 32], Dims("model.layers.4.self_attn.k_proj.weight"));     // 4 kv heads x head_dim 8
+        Assert.Equal([64L, 172], Dims("model.layers.0.mlp.gate_proj.weight"));
+        Assert.Equal([172L, 64], Dims("model.layers.0.mlp.down_proj.weight"));
+        Assert.Equal([512L, 4], Dims("model.rotary_emb.cos_cached"));
+        Assert.DoesNotContain(g.Initializer, t => t.Name == "lm_head.weight");        // tied classifier
+
+        // By hand: 512·64 embedding + 5·(2·64 norms + 2·64·64 q,o + 2·32·64 k,v + 3·64·172 ffn) + 64 final norm.
+        const long expected = 512 * 64 + 5 * (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 172) + 64;
+        Assert.Equal(260032, expected);
+        Assert.Equal(expected, o.Parameters);
+        Assert.Equal(expected, g.Initializer.Where(t => t.Name.StartsWith("model.", StringComparison.Ordinal) && !t.Name.StartsWith("model.rotary_emb", StringComparison.Ordinal))
+            .Sum(TensorData.ElementCount));
+
+        var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal("synthetic-llama:dim=64,hidden=172,layers=5,heads=8,kv_heads=4,vocab=512,seed=1,spikes=0;3", meta[Llama2cImporter.MetadataKeys.Source]);
+        Assert.Equal("512", meta[Llama2cImporter.MetadataKeys.MaxPositions]);
+    }
+
+    [Fact]
+    public void ConsumingBuild_GivesTheSameModel_AndReleasesTheLayerArrays()
+    {
+        var o = Stories260K(spikes: [1]);
+        var kept = Llama2cImporter.Build(SyntheticLlama.CreateCheckpoint(o), null);
+        var checkpoint = SyntheticLlama.CreateCheckpoint(o);
+        var consumed = Llama2cImporter.Build(checkpoint, null, consumeWeights: true);
+        Assert.Equal(kept.ToByteArray(), consumed.ToByteArray());
+        Assert.All(new[] { checkpoint.RmsAtt, checkpoint.Wq, checkpoint.Wk, checkpoint.Wv, checkpoint.Wo, checkpoint.RmsFfn, checkpoint.W1, checkpoint.W2, checkpoint.W3 },
+            perLayer => Assert.All(perLayer, Assert.Empty));
+    }
+
+    [Fact]
+    public void Weights_HaveTheInitialisationScales()
+    {
+        var o = new SyntheticLlamaOptions { Dim = 128, HiddenDim = 256, Layers = 8, Heads = 4, KvHeads = 2, VocabSize = 256, Seed = 9 };
+        var c = SyntheticLlama.CreateCheckpoint(o);
+        static (double Mean, double Std) Moments(float[] a)
+        {
+            var mean = a.Average(v => (double)v);
+            return (mean, Math.Sqrt(a.Average(v => (v - mean) * (v - mean))));
+        }
+        var q = Moments(c.Wq[3]);
+        Assert.Equal(0, q.Mean, 1e-3);
+        Assert.Equal(0.02, q.Std, 1e-3);
+        Assert.Equal(0.02 / 4, Moments(c.W2[7]).Std, 2e-4);                 // 1/sqrt(2·8 layers)
+        Assert.Equal(0.02 / 4, Moments(c.Wo[0]).Std, 2e-4);
+        var norm = Moments(c.RmsFfn[5]);
+        Assert.Equal(1, norm.Mean, 0.01);
+        Assert.InRange(norm.Std, 0.01, 0.03);
+        Assert.Same(c.TokenEmbedding, c.Classifier);
+        Assert.True(c.Config.SharedClassifier);
+        Assert.All(c.TokenEmbedding, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void RotaryTables_MatchStories260KsOwn()
+    {
+        // llama2.c's export computed these in float32 with torch; ours are double rounded to float.
+        var real = Llama2cCheckpoint.Load(TestPaths.Checkpoint);
+        var mine = SyntheticLlama.CreateCheckpoint(Stories260K());
+        Assert.Equal(real.FreqCisReal.Length, mine.FreqCisReal.Length);
+        for (var i = 0; i < real.FreqCisReal.Length; i++)
+        {
+            Assert.Equal(real.FreqCisReal[i], mine.FreqCisReal[i], 1e-5);
+            Assert.Equal(real.FreqCisImag[i], mine.FreqCisImag[i], 1e-5);
+        }
+    }
+
+    [Fact]
+    public void Stories260KConfig_RunsOnOnnxRuntime_WithFiniteVaryingLogits()
+    {
+        var path = Write(Stories260K(spikes: [0, 3]), "run.onnx");
+        using var session = new DecoderSession(path, Deterministic.SessionOptions());
+        Assert.Equal(512, session.VocabSize);
+        Assert.Equal(512, session.MaxPositions);
+        var tokens = RandomTokens(64, 512, seed: 11);
+        using var step = session.Run(tokens);
+        var logits = step.Logits.ToArray();
+        Assert.All(logits, v => Assert.True(float.IsFinite(v)));
+        // Not degenerate: every position's logits spread, and positions differ.
+        for (var p = 0; p < 64; p++)
+        {
+            var row = step.LogitsAt(p).ToArray();
+            Assert.InRange(row.Max() - row.Min(), 0.1, 100);
+        }
+        Assert.NotEqual(step.LogitsAt(10).ToArray(), step.LogitsAt(40).ToArray());
+    }
+
+    [Fact]
+    public void ExternalData_ModelLoadsAndRuns()
+    {
+        var path = Write(Stories260K(), "ext.onnx", new SaveOptions { ExternalData = ExternalDataMode.Always });
+        Assert.True(new FileInfo(path + ".data").Length > 260032 * 4 - 1);
+        using var session = new DecoderSession(path, Deterministic.SessionOptions());
+        using var step = session.Run(RandomTokens(8, 512, seed: 2));
+        Assert.All(step.Logits.ToArray(), v => Assert.True(float.IsFinite(v)));
+    }
+
+    /// <summary>
+    /// The planted units show in a calibration run (ORT, random token ids): the spike layers' down_proj input has a
+    /// far larger max/median channel ratio and kurtosis than the same layer of the same seed without spikes, its
+    /// loudest channels are the planted units, the average token carries a spike, and a later layer's attention input
+    /// inherits a loud residual channel.
+    /// </summary>
+    [Fact]
+    public void PlantedSpikes_ShowInTheDownProjInput()
+    {
+        var plainOptions = new SyntheticLlamaOptions { Dim = 64, HiddenDim = 172, Layers = 4, Heads = 8, KvHeads = 4, VocabSize = 512, MaxSeqLen = 128, Seed = 7 };
+        var spikyOptions = plainOptions with { SpikeLayers = [0, 2] };
+        var plain = Calibrate(plainOptions, "plain");
+        var spiky = Calibrate(spikyOptions, "spiky");
+        var plan = SyntheticLlama.PlanSpikes(spikyOptions);
+
+        foreach (var spike in plan)
+        {
+            var name = $"model.layers.{spike.Layer}.mlp.down_proj";
+            var (p, s) = (plain[name], spiky[name]);
+            output.WriteLine($"{name}: spike score {p.SpikeScore:F1} -> {s.SpikeScore:F1}, kurtosis {p.Kurtosis:F1} -> {s.Kurtosis:F1}, mean token max {p.TokenAbsMaxMean:F3} -> {s.TokenAbsMaxMean:F3}, units [{string.Join(',', spike.HiddenUnits)}] top [{string.Join(',', s.TopChannels)}]");
+            Assert.True(s.SpikeScore > 20 * p.SpikeScore, $"{name}: spike score {p.SpikeScore} -> {s.SpikeScore}");
+            Assert.True(s.Kurtosis > 10 * p.Kurtosis, $"{name}: kurtosis {p.Kurtosis} -> {s.Kurtosis}");
+            Assert.True(s.TokenAbsMaxMean > 20 * p.TokenAbsMaxMean, $"{name}: mean token max {p.TokenAbsMaxMean} -> {s.TokenAbsMaxMean}");
+            Assert.Equal(spike.HiddenUnits.Order(), s.TopChannels.Take(spike.HiddenUnits.Length).Order());
+            Assert.InRange(p.SpikeScore, 1, 10);
+        }
+
+        // Layer 3 (no spikes of its own) reads the residual that layers 0 and 2 wrote into.
+        var q3 = "model.layers.3.self_attn.q_proj";
+        output.WriteLine($"{q3}: spike score {plain[q3].SpikeScore:F1} -> {spiky[q3].SpikeScore:F1}, top [{string.Join(',', spiky[q3].TopChannels)}]");
+        Assert.True(spiky[q3].SpikeScore > 2 * plain[q3].SpikeScore);
+        Assert.Contains(spiky[q3].TopChannels[0], plan.SelectMany(s => s.ResidualChannels));
+    }
+
+    [Theory]
+    [InlineData(0, 172, 5, 8, 4, 512, "", "MC1010")]
+    [InlineData(64, -1, 5, 8, 4, 512, "", "MC1010")]
+    [InlineData(64, 172, 0, 8, 4, 512, "", "MC1010")]
+    [InlineData(64, 172, 5, 0, 4, 512, "", "MC1010")]
+    [InlineData(64, 172, 5, 8, 4, 0, "", "MC1010")]
+    [InlineData(64, 172, 5, 7, 7, 512, "", "MC1011")]    // dim not divisible by heads
+    [InlineData(64, 172, 5, 8, 3, 512, "", "MC1011")]    // heads not divisible by kv-heads
+    [InlineData(48, 172, 5, 16, 4, 512, "", "MC1011")]   // head_dim 3 is odd
+    [InlineData(64, 172, 5, 8, 4, 512, "5", "MC1012")]
+    [InlineData(64, 172, 5, 8, 4, 512, "-1", "MC1012")]
+    public void BadSettings_AreCodedErrors(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, string spikes, string code)
+    {
+        var o = new SyntheticLlamaOptions
+        {
+            Dim = dim, HiddenDim = hidden, Layers = layers, Heads = heads, KvHeads = kvHeads, VocabSize = vocab,
+            SpikeLayers = spikes.Length == 0 ? [] : [int.Parse(spikes, System.Globalization.CultureInfo.InvariantCulture)],
+        };
+        var path = Path.Combine(_dir, "bad.onnx");
+        var e = Assert.Throws<ModelCompilerException>(() => SyntheticLlama.Generate(o, null, path));
+        Assert.Equal(code, e.Code);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void Tokenizer_IsCopiedBeside_AndMustCoverTheVocabulary()
+    {
+        var path = Path.Combine(_dir, "tok.onnx");
+        SyntheticLlama.Generate(Stories260K(), TestPaths.Tokenizer, path);
+        Assert.Equal(File.ReadAllBytes(TestPaths.Tokenizer), File.ReadAllBytes(Llama2cImporter.TokenizerPathFor(path)));
+        Assert.Equal("tok.tokenizer.bin", OnnxModelIO.Load(path).MetadataProps.Single(p => p.Key == Llama2cImporter.MetadataKeys.Tokenizer).Value);
+
+        var tooBig = Path.Combine(_dir, "big.onnx");
+        var e = Assert.Throws<ModelCompilerException>(() => SyntheticLlama.Generate(Stories260K() with { VocabSize = 1000 }, TestPaths.Tokenizer, tooBig));
+        Assert.Equal("MC1022", e.Code);
+        Assert.False(File.Exists(tooBig));
+    }
+
+    private static long[] RandomTokens(int count, int vocab, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (long)random.Next(vocab)).ToArray();
+    }
+
+    /// <summary>Calibrates every layer of the generated model on 2 windows of 64 random token ids.</summary>
+    private Dictionary<string, ActivationSummary> Calibrate(SyntheticLlamaOptions o, string name)
+    {
+        var model = SyntheticLlama.Build(o);
+        var layers = LayerDiscovery.Find(new OnnxGraph(model.Graph));
+        var work = Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
+        var tokens = TokenStream.FromTokens("random", RandomTokens(128, o.VocabSize, seed: 3).Select(t => (int)t).ToArray());
+        var result = Calibrator.Run(model, layers, tokens, 64, work);
+        return layers.ToDictionary(l => l.Name, l => result.For(l).Summarize());
+    }
+}
