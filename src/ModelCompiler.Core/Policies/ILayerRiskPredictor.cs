@@ -13,6 +13,12 @@ public interface ILayerRiskPredictor
     /// <summary>The trainer that produced it, e.g. "FastTree" or "LbfgsLogisticRegression".</summary>
     string Trainer { get; }
 
+    /// <summary>Mean measured perplexity increase (%) of the training layers labelled sensitive (what risk 1 expects).</summary>
+    double MeanIncreasePctSensitive { get; }
+
+    /// <summary>Mean measured perplexity increase (%) of the other training layers (what risk 0 expects).</summary>
+    double MeanIncreasePctOther { get; }
+
     /// <summary>The probability in [0, 1] that INT8 hurts the layer with these features (in <see cref="LayerFeatures.Names"/> order).</summary>
     double Predict(ReadOnlySpan<float> features);
 }

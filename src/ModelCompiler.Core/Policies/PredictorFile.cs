@@ -43,6 +43,8 @@ public static class PredictorFile
             w.WriteEndArray();
             w.WriteNumber("rows", h.Rows);
             w.WriteNumber("positives", h.Positives);
+            Number(w, "mean_increase_pct_sensitive", h.MeanIncreasePctSensitive);
+            Number(w, "mean_increase_pct_other", h.MeanIncreasePctOther);
             w.WriteEndObject();
             w.WriteStartArray("cv");
             foreach (var s in h.CrossValidation)
@@ -151,7 +153,11 @@ public static class PredictorFile
                 Int(training, "rows", file),
                 Int(training, "positives", file),
                 root.GetProperty("cv").EnumerateArray().Select(s => new TrainerScore(
-                    String(s, "trainer", file), Int(s, "folds", file), Double(s, "accuracy"), Double(s, "auc"), Double(s, "f1"), Int(s, "degenerate_folds", file))).ToArray());
+                    String(s, "trainer", file), Int(s, "folds", file), Double(s, "accuracy"), Double(s, "auc"), Double(s, "f1"), Int(s, "degenerate_folds", file))).ToArray())
+            {
+                MeanIncreasePctSensitive = Double(training, "mean_increase_pct_sensitive"),
+                MeanIncreasePctOther = Double(training, "mean_increase_pct_other"),
+            };
             var length = Int(root, "model_bytes", file);
             var sha = String(root, "model_sha256", file);
             var model = bytes.AsSpan(newline + 1);
@@ -213,6 +219,10 @@ public sealed class StoredPredictor : ILayerRiskPredictor
     public string Trainer => Header.Trainer;
 
     public PredictorHeader Header { get; }
+
+    public double MeanIncreasePctSensitive => Header.MeanIncreasePctSensitive;
+
+    public double MeanIncreasePctOther => Header.MeanIncreasePctOther;
 
     public double Predict(ReadOnlySpan<float> features)
     {

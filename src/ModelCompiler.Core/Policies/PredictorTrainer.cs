@@ -24,7 +24,14 @@ public sealed record PredictorHeader(
     IReadOnlyList<string> Models,
     int Rows,
     int Positives,
-    IReadOnlyList<TrainerScore> CrossValidation);
+    IReadOnlyList<TrainerScore> CrossValidation)
+{
+    /// <summary>Mean measured perplexity increase (%) of the training rows labelled sensitive: what a risk of 1 expects.</summary>
+    public double MeanIncreasePctSensitive { get; init; }
+
+    /// <summary>Mean measured perplexity increase (%) of the other training rows: what a risk of 0 expects.</summary>
+    public double MeanIncreasePctOther { get; init; }
+}
 
 public sealed record PredictorTrainingOptions
 {
@@ -178,7 +185,11 @@ public static class PredictorTrainer
             .First().s;
         log?.Invoke($"[train] {best.Trainer} on all {rows.Count} rows of {models.Count} models");
         var (finalMl, final) = Fit(kinds.First(k => k.Name == best.Trainer), rows);
-        var header = new PredictorHeader(best.Trainer, LayerFeatures.Names.ToArray(), options.LabelThresholdNote, models, rows.Count, positives, scores);
+        var header = new PredictorHeader(best.Trainer, LayerFeatures.Names.ToArray(), options.LabelThresholdNote, models, rows.Count, positives, scores)
+        {
+            MeanIncreasePctSensitive = rows.Where(r => r.Label).Average(r => r.DeltaNllPct),
+            MeanIncreasePctOther = rows.Where(r => !r.Label).Average(r => r.DeltaNllPct),
+        };
         return new TrainedPredictor(header, SaveModel(finalMl, final));
     }
 
