@@ -72,7 +72,7 @@ internal sealed class BudgetPolicy : ILayerPolicy
             throw bytes.Location.Error(SpecCodes.WrongType, $"'policy.{SpecKeys.MaxModelBytes}' must be a whole number of bytes, not {bytes.Value.ToString(CultureInfo.InvariantCulture)}");
         var fraction = c.Section is null ? null : c.Parser.ReadNumber(c.Section, SpecKeys.MinInt8Fraction, 0, 1, "between 0 and 1 (a fraction of the quantizable weight parameters)");
         var increase = c.Section is null ? null : c.Parser.ReadNumber(c.Section, SpecKeys.MaxPredictedIncreasePct, 0, double.PositiveInfinity, "at least 0 (percent of the fp32 perplexity)");
-        var given = new SpecLocation?[] { bytes?.Location, fraction?.Location, increase?.Location }.Where(l => l is not null).Select(l => l!).ToList();
+        var given = new SpecLocation?[] { bytes?.Location, fraction?.Location, increase?.Location }.Where(l => l is not null).Select(l => l!).OrderBy(l => l.Line).ThenBy(l => l.Column).ToList();
         if (given.Count != 1)
         {
             var where = given.Count > 1 ? given[1] : c.Location;

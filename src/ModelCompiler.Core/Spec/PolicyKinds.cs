@@ -35,7 +35,7 @@ internal static class PolicyKinds
         NameRulePolicies.Manual,
         AlmpPolicy.Definition,
         SpikePolicy.Definition,
-        // BudgetPolicy.Definition,
+        BudgetPolicy.Definition,
         MeasuredPolicy.Definition,
     ];
 
