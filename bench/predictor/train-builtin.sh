@@ -41,25 +41,30 @@ for text in valid_a valid_b sample moby; do
 done
 
 # --- synthetic models: widths, depths, GQA, spikes; data-free calibration on tokens sampled from each model ---
-# name dim hidden layers heads kv vocab seed spikes
-while read -r name dim hidden layers heads kv vocab seed spikes; do
+# name dim hidden layers heads kv vocab seed spikes strength
+while read -r name dim hidden layers heads kv vocab seed spikes strength; do
   spikeArgs=()
   [ "$spikes" != "-" ] && spikeArgs=(--spike-layers "$spikes")
   modelc import synthetic-llama --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$kv" \
-    --vocab "$vocab" --seed "$seed" "${spikeArgs[@]}" --output "$work/$name.onnx" 2>/dev/null
+    --vocab "$vocab" --seed "$seed" "${spikeArgs[@]}" --spike-strength "$strength" --output "$work/$name.onnx" 2>/dev/null
   printf 'calibration: { generated: { tokens: 2048, seed: 1 } }\n' > "$work/$name.yaml"
   echo "synthetic $name" >&2
   modelc sensitivity --model "$work/$name.onnx" --spec "$work/$name.yaml" --group "$name" --probe-tokens 2048 \
     --output "$data/$name.csv" 2>/dev/null
 done <<'MODELS'
-syn-64x5-s03     64  172 5 8 4  512 11 0,3
-syn-64x5-s1      64  172 5 8 4  512 12 1
-syn-64x5-none    64  172 5 8 4  512 13 -
-syn-96x4-s0      96  256 4 6 6  768 21 0
-syn-128x4-s3    128  344 4 8 4 1024 31 3
-syn-128x6-s05   128  344 6 8 8 1024 32 0,5
-syn-128x6-none  128  344 6 8 8 1024 33 -
-syn-192x3-s12   192  512 3 6 2 1024 41 1,2
+syn-64x5-s03     64  172 5 8 4  512 11 0,3   1
+syn-64x5-s1      64  172 5 8 4  512 12 1     1
+syn-64x5-none    64  172 5 8 4  512 13 -     1
+syn-64x5-s13m    64  172 5 8 4  512 14 1,3   0.1
+syn-64x5-s24m    64  172 5 8 4  512 15 2,4   0.25
+syn-96x4-s0      96  256 4 6 6  768 21 0     1
+syn-96x4-s2m     96  256 4 6 6  768 22 2     0.5
+syn-128x4-s3     128  344 4 8 4 1024 31 3    1
+syn-128x6-s05   128  344 6 8 8 1024 32 0,5   1
+syn-128x6-none  128  344 6 8 8 1024 33 -     1
+syn-128x6-s14m  128  344 6 8 8 1024 34 1,4   0.15
+syn-192x3-s12   192  512 3 6 2 1024 41 1,2   1
+syn-192x3-s0m   192  512 3 6 2 1024 42 0     0.3
 MODELS
 
 modelc train-predictor "$data"/*.csv --output src/ModelCompiler.Core/Policies/builtin.predictor --json > "$data/cross-validation.json"

@@ -45,13 +45,14 @@ internal static class ImportCommand
         var maxSeq = new Option<int>("--max-seq") { Description = "Positions the rotary tables cover.", DefaultValueFactory = _ => 512 };
         var seed = new Option<long>("--seed") { Description = "Seed of the weights; the same seed gives the same file.", DefaultValueFactory = _ => 1 };
         var spikes = new Option<string?>("--spike-layers") { Description = "Comma-separated layers (0-based) whose FFN gets planted activation spikes, e.g. 0,3." };
+        var spikeStrength = new Option<double>("--spike-strength") { Description = "Scales the planted spikes (1: units 20-50 times a normal one; 0.2: milder, as in small trained models).", DefaultValueFactory = _ => 1 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "llama2.c tokenizer (.bin) with --vocab entries; stored beside the model as <model>.tokenizer.bin." };
         var output = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
         var external = new Option<bool>("--external-data") { Description = "Store weights in <model>.onnx.data (automatic above 1 GiB)." };
 
         var command = new Command("synthetic-llama",
             "Generate a LLaMA-style ONNX decoder with random weights scaled like an initialised model, optionally with planted activation spikes.");
-        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, tokenizer, output, external })
+        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, spikeStrength, tokenizer, output, external })
             command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -61,6 +62,7 @@ internal static class ImportCommand
                 Heads = parse.GetValue(heads), KvHeads = parse.GetValue(kvHeads) ?? parse.GetValue(heads),
                 VocabSize = parse.GetValue(vocab), MaxSeqLen = parse.GetValue(maxSeq), Seed = parse.GetValue(seed),
                 SpikeLayers = ParseLayers(parse.GetValue(spikes)),
+                SpikeStrength = parse.GetValue(spikeStrength),
             };
             var outPath = Path.GetFullPath(parse.GetValue(output)!);
             var save = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };

@@ -17,7 +17,7 @@ internal static class SensitivityCommand
         var output = new Option<string>("--output", "-o") { Description = "The CSV to write (one row per layer).", Required = true };
         var group = new Option<string?>("--group") { Description = "The model's name in the CSV; cross-validation keeps a group's rows on one side (default: the model file's name)." };
         var probeTokens = new Option<int>("--probe-tokens") { Description = "Calibration tokens per measurement.", DefaultValueFactory = _ => 2048 };
-        var threshold = new Option<double>("--label-kl-ratio") { Description = "Label 1 when a layer alone moves the output distribution (KL) more than this many times the mean layer.", DefaultValueFactory = _ => SensitivitySweep.DefaultLabelKlRatio };
+        var threshold = new Option<double>("--label-kl-ratio") { Description = "Label 1 when a layer alone moves the output distribution (KL) more than this many times the mean layer (or 30 times the median layer).", DefaultValueFactory = _ => SensitivitySweep.DefaultLabelKlRatio };
         var json = new Option<bool>("--json") { Description = "Print the rows as JSON on stdout." };
         var ortNative = CliOptions.OrtNative();
 
@@ -34,7 +34,7 @@ internal static class SensitivityCommand
                 new SensitivitySweep.Options(parse.GetValue(model)!, parse.GetValue(spec)!, parse.GetValue(output)!, parse.GetValue(group), tokens, labelThreshold),
                 new StderrCompileReporter());
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"modelc: wrote {rows.Count} rows, {rows.Count(r => r.Label)} labelled sensitive (KL > {labelThreshold} × the mean layer's), to {Path.GetFullPath(parse.GetValue(output)!)}"));
+                $"modelc: wrote {rows.Count} rows, {rows.Count(r => r.Label)} labelled sensitive (KL > {labelThreshold} × the mean or 30 × the median layer's), to {Path.GetFullPath(parse.GetValue(output)!)}"));
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {

@@ -18,6 +18,8 @@ public sealed record SyntheticLlamaOptions
     public long Seed { get; init; } = 1;
     /// <summary>Layers whose FFN gets planted activation spikes (0-based).</summary>
     public IReadOnlyList<int> SpikeLayers { get; init; } = [];
+    /// <summary>Multiplies the planted units' gains (20-50 times a normal unit's at 1): milder spikes below 1.</summary>
+    public double SpikeStrength { get; init; } = 1;
 
     public int HeadDim => Dim / Heads;
     public int KvDim => KvHeads * HeadDim;
@@ -99,6 +101,8 @@ public static class SyntheticLlama
             throw new ModelCompilerException(Codes.ShapeMismatch, $"--heads {o.Heads} is not divisible by --kv-heads {o.KvHeads}.");
         if (o.HeadDim % 2 != 0)
             throw new ModelCompilerException(Codes.ShapeMismatch, $"the head dimension --dim / --heads = {o.HeadDim} is odd; rotary embeddings need an even head size.");
+        if (!(o.SpikeStrength > 0) || !double.IsFinite(o.SpikeStrength) || o.SpikeStrength > 100)
+            throw new ModelCompilerException(Codes.SizeOutOfRange, string.Create(CultureInfo.InvariantCulture, $"--spike-strength must be in (0, 100], not {o.SpikeStrength}."));
         foreach (var l in o.SpikeLayers)
             if (l < 0 || l >= o.Layers)
                 throw new ModelCompilerException(Codes.SpikeLayerOutOfRange, $"--spike-layers names layer {l}, but the model has layers 0..{o.Layers - 1}.");
@@ -109,7 +113,7 @@ public static class SyntheticLlama
     {
         var spikes = SpikeLayersOf(o);
         return string.Create(CultureInfo.InvariantCulture,
-            $"{SourcePrefix}dim={o.Dim},hidden={o.HiddenDim},layers={o.Layers},heads={o.Heads},kv_heads={o.KvHeads},vocab={o.VocabSize},seed={o.Seed},spikes={(spikes.Length == 0 ? "none" : string.Join(';', spikes))}");
+            $"{SourcePrefix}dim={o.Dim},hidden={o.HiddenDim},layers={o.Layers},heads={o.Heads},kv_heads={o.KvHeads},vocab={o.VocabSize},seed={o.Seed},spikes={(spikes.Length == 0 ? "none" : string.Join(';', spikes))}{(o.SpikeStrength == 1 ? "" : $",spike_strength={o.SpikeStrength}")}");
     }
 
     /// <summary>The units, channels and gains planted in each spike layer (deterministic from the seed).</summary>
@@ -216,7 +220,7 @@ public static class SyntheticLlama
         var rng = new SplitMix64(o.Seed, Stream.SpikePlan, layer);
         var units = Distinct(ref rng, Math.Min(2 + (int)rng.Below(3), o.HiddenDim), o.HiddenDim);
         var channels = Distinct(ref rng, Math.Min(1 + (int)rng.Below(2), o.Dim), o.Dim);
-        var gains = units.Select(_ => MinSpikeGain + (MaxSpikeGain - MinSpikeGain) * rng.NextDouble()).ToArray();
+        var gains = units.Select(_ => o.SpikeStrength * (MinSpikeGain + (MaxSpikeGain - MinSpikeGain) * rng.NextDouble())).ToArray();
         return new PlantedSpike(layer, units, channels, gains);
     }
 
