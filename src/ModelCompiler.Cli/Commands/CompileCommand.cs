@@ -49,7 +49,7 @@ internal static class CompileCommand
     private static string Summary(CompileResult r)
     {
         var p = r.Providers.FirstOrDefault(x => x.Status == ProviderStatus.Ok);
-        var timings = string.Join(", ", r.Timings.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Stage} {t.Seconds:F2}s")));
+        var timings = string.Join(", ", r.Timings.GroupBy(t => t.Stage).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Sum(t => t.Seconds):F2}s")));
         return string.Create(CultureInfo.InvariantCulture,
             $"modelc: {(r.Passed ? "passed" : "FAILED")}: {r.Int8Layers}/{r.Decisions.Count} layers INT8 ({r.Int8ParameterFraction:P0} of weights); perplexity {p?.Fp32Perplexity:F4} → {p?.QuantizedPerplexity:F4} ({p?.PerplexityIncreasePct:+0.000;-0.000}%) on {p?.Provider}; {timings}");
     }
@@ -83,7 +83,8 @@ internal static class CompileCommand
             {
                 ["name"] = g.Name, ["code"] = g.Code, ["limit"] = g.Limit, ["measured"] = g.Measured, ["passed"] = g.Passed, ["provider"] = g.Provider,
             }).ToList(),
-            ["timings_seconds"] = r.Timings.ToDictionary(t => t.Stage, t => (object?)Math.Round(t.Seconds, 3)),
+            // Summed per stage: the closed loop runs transform and validate several times.
+            ["timings_seconds"] = r.Timings.GroupBy(t => t.Stage).ToDictionary(g => g.Key, g => (object?)Math.Round(g.Sum(t => t.Seconds), 3)),
         };
         return JsonSerializer.Serialize(summary);
     }

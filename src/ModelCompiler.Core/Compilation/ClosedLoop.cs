@@ -18,6 +18,7 @@ public static class ClosedLoop
         var decisions = failed.Result.Decisions;
         var movable = decisions.Where(d => d.IsInt8 && s.Spec.Policy.FindForced(d.Layer.Name) is null).ToList();
         var order = Rank(s, movable);
+        s.Lap("sensitivity");
         var ranked = order.ToDictionary(d => d.Layer.Name, StringComparer.Ordinal);
         decisions = decisions.Select(d => ranked.TryGetValue(d.Layer.Name, out var r) ? r : d).ToList();
         var steps = new List<FallbackStep>();

@@ -28,6 +28,31 @@ public sealed class MixedPrecisionTests(CompileFixture f) : IClassFixture<Compil
     }
 
     [Fact]
+    public void Almp_with_the_builtin_predictor_meets_the_bar_and_records_its_risks()
+    {
+        var r = f.Compile("mp-almp", CompileFixture.Yaml("  kind: almp"));
+        Assert.InRange(r.Int8Layers, 29, 35);
+        Assert.True(Increase(r) <= 0.25, $"almp: +{Increase(r):F3}% with {r.Int8Layers} INT8");
+        Assert.All(r.Decisions, d =>
+        {
+            Assert.NotNull(d.Evidence.PredictedRisk);
+            Assert.Equal(d.Evidence.PredictedRisk >= 0.5, !d.IsInt8);
+        });
+        var report = File.ReadAllText(Path.Combine(f.Dir, "out", "mp-almp.report.md"));
+        Assert.Contains("mp-almp.report.layers.svg", report);
+        Assert.True(File.Exists(Path.Combine(f.Dir, "out", "mp-almp.report.layers.svg")));
+    }
+
+    [Fact]
+    public void Budget_with_min_int8_fraction_065_meets_the_same_bar()
+    {
+        var r = f.Compile("mp-budget", CompileFixture.Yaml("  kind: budget\n  min_int8_fraction: 0.65"));
+        Assert.True(r.Int8ParameterFraction >= 0.65, $"{r.Int8ParameterFraction:F3}");
+        Assert.True(Increase(r) <= 0.25, $"budget: +{Increase(r):F3}% with {r.Int8Layers} INT8");
+        Assert.Contains("integer program", r.Decisions[0].Evidence.Rule);
+    }
+
+    [Fact]
     public void Closed_loop_turns_a_failing_all_int8_run_into_a_passing_one_and_records_every_step()
     {
         var gates = "gates:\n  max_perplexity_increase_pct: 0.3\n  on_fail: fallback";
