@@ -160,6 +160,8 @@ namespace ModelCompiler.Tasks
             r.SetMetadata("ExternalData", outputModel + ".data");
             r.SetMetadata("Manifest", Path.Combine(outputDir, stem + ".manifest.json"));
             r.SetMetadata("Report", Path.Combine(outputDir, stem + ".report.md"));
+            // modelc draws the per-layer plot beside the report (<report stem>.layers.svg).
+            r.SetMetadata("LayerPlot", Path.Combine(outputDir, stem + ".report.layers.svg"));
             r.SetMetadata("DependencyFile", Path.Combine(outputDir, "modelc.deps"));
             r.SetMetadata("StampFile", Path.Combine(outputDir, "modelc.stamp"));
             r.SetMetadata("OptionsFile", Path.Combine(outputDir, "modelc.options"));
@@ -231,7 +233,7 @@ namespace ModelCompiler.Tasks
             foreach (var (kind, metadata) in new[]
             {
                 ("model", "OutputModel"), ("tokenizer", "Tokenizer"), ("data", "ExternalData"), ("manifest", "Manifest"),
-                ("report", "Report"), ("deps", "DependencyFile"), ("stamp", "StampFile"), ("options", "OptionsFile"),
+                ("report", "Report"), ("layer_plot", "LayerPlot"), ("deps", "DependencyFile"), ("stamp", "StampFile"), ("options", "OptionsFile"),
             })
             {
                 var file = FileItem(r, r.GetMetadata(metadata));

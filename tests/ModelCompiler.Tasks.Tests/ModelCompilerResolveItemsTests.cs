@@ -97,7 +97,7 @@ public sealed class ModelCompilerResolveItemsTests : IDisposable
             ["data"] = models + "stories260K.q.onnx.data",
         }, copied);
         Assert.Equal(
-            new[] { "model", "tokenizer", "data", "manifest", "report", "deps", "stamp", "options" },
+            new[] { "model", "tokenizer", "data", "manifest", "report", "layer_plot", "deps", "stamp", "options" },
             task.OutputFiles.Select(f => f.GetMetadata("Kind")));
     }
 
