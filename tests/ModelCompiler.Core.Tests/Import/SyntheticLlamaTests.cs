@@ -216,6 +216,35 @@ public sealed class SyntheticLlamaTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(spiky[q3].TopChannels[0], plan.SelectMany(s => s.ResidualChannels));
     }
 
+    [Fact]
+    public void Spike_strength_scales_the_planted_gains_and_milder_spikes_show_less()
+    {
+        var strong = new SyntheticLlamaOptions { Dim = 64, HiddenDim = 172, Layers = 3, Heads = 8, KvHeads = 4, VocabSize = 512, MaxSeqLen = 128, Seed = 9, SpikeLayers = [1] };
+        var mild = strong with { SpikeStrength = 0.1 };
+        var (gs, gm) = (SyntheticLlama.PlanSpikes(strong)[0], SyntheticLlama.PlanSpikes(mild)[0]);
+        Assert.Equal(gs.HiddenUnits, gm.HiddenUnits);
+        for (var k = 0; k < gs.Gains.Length; k++) Assert.Equal(0.1 * gs.Gains[k], gm.Gains[k], 12);
+        Assert.Contains("spike_strength=0.1", SyntheticLlama.Describe(mild));
+        Assert.DoesNotContain("spike_strength", SyntheticLlama.Describe(strong)); // strength 1 files stay as they were
+
+        var (s, m) = (Calibrate(strong, "strong")["model.layers.1.mlp.down_proj"], Calibrate(mild, "mild")["model.layers.1.mlp.down_proj"]);
+        output.WriteLine($"down_proj 1: spike score {s.SpikeScore:F1} (strength 1) vs {m.SpikeScore:F1} (0.1), kurtosis {s.Kurtosis:F1} vs {m.Kurtosis:F1}");
+        Assert.True(m.SpikeScore < s.SpikeScore / 2 && m.Kurtosis < s.Kurtosis, $"spike {s.SpikeScore} vs {m.SpikeScore}, kurtosis {s.Kurtosis} vs {m.Kurtosis}");
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [InlineData(double.NaN)]
+    [InlineData(1000.0)]
+    public void Spike_strength_outside_0_100_is_MC1010(double strength)
+    {
+        var o = Stories260K(1, 0) with { SpikeStrength = strength };
+        var path = Path.Combine(_dir, "strength.onnx");
+        Assert.Equal("MC1010", Assert.Throws<ModelCompilerException>(() => SyntheticLlama.Generate(o, null, path)).Code);
+        Assert.False(File.Exists(path));
+    }
+
     [Theory]
     [InlineData(0, 172, 5, 8, 4, 512, "", "MC1010")]
     [InlineData(64, -1, 5, 8, 4, 512, "", "MC1010")]
