@@ -41,10 +41,11 @@ for text in valid_a valid_b sample moby; do
 done
 
 # --- synthetic models: widths, depths, GQA, spikes; data-free calibration on tokens sampled from each model ---
-# name dim hidden layers heads kv vocab seed spikes strength
-while read -r name dim hidden layers heads kv vocab seed spikes strength; do
+# name dim hidden layers heads kv vocab seed spikes strength heavy-tail-layers
+while read -r name dim hidden layers heads kv vocab seed spikes strength tails; do
   spikeArgs=()
   [ "$spikes" != "-" ] && spikeArgs=(--spike-layers "$spikes")
+  [ "${tails:--}" != "-" ] && spikeArgs+=(--heavy-tail-layers "$tails")
   modelc import synthetic-llama --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$kv" \
     --vocab "$vocab" --seed "$seed" "${spikeArgs[@]}" --spike-strength "$strength" --output "$work/$name.onnx" 2>/dev/null
   printf 'calibration: { generated: { tokens: 2048, seed: 1 } }\n' > "$work/$name.yaml"
@@ -65,6 +66,11 @@ syn-128x6-none  128  344 6 8 8 1024 33 -     1
 syn-128x6-s14m  128  344 6 8 8 1024 34 1,4   0.15
 syn-192x3-s12   192  512 3 6 2 1024 41 1,2   1
 syn-192x3-s0m   192  512 3 6 2 1024 42 0     0.3
+syn-64x5-t13     64  172 5 8 4  512 51 -     1    1,3
+syn-96x4-t0      96  256 4 6 6  768 52 -     1    0
+syn-128x6-t25   128  344 6 8 8 1024 53 -     1    2,5
+syn-128x4-t1s3  128  344 4 8 4 1024 54 3     0.25 1
+syn-192x3-t2    192  512 3 6 2 1024 55 -     1    2
 MODELS
 
 modelc train-predictor "$data"/*.csv --output src/ModelCompiler.Core/Policies/builtin.predictor --json > "$data/cross-validation.json"

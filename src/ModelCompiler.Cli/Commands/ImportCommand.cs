@@ -45,6 +45,7 @@ internal static class ImportCommand
         var maxSeq = new Option<int>("--max-seq") { Description = "Positions the rotary tables cover.", DefaultValueFactory = _ => 512 };
         var seed = new Option<long>("--seed") { Description = "Seed of the weights; the same seed gives the same file.", DefaultValueFactory = _ => 1 };
         var spikes = new Option<string?>("--spike-layers") { Description = "Comma-separated layers (0-based) whose FFN gets planted activation spikes, e.g. 0,3." };
+        var heavyTails = new Option<string?>("--heavy-tail-layers") { Description = "Comma-separated layers whose FFN gets heavy tails spread over all channels on a few trigger tokens (as trained models show)." };
         var spikeStrength = new Option<double>("--spike-strength") { Description = "Scales the planted spikes (1: units 20-50 times a normal one; 0.2: milder, as in small trained models).", DefaultValueFactory = _ => 1 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "llama2.c tokenizer (.bin) with --vocab entries; stored beside the model as <model>.tokenizer.bin." };
         var output = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
@@ -52,7 +53,7 @@ internal static class ImportCommand
 
         var command = new Command("synthetic-llama",
             "Generate a LLaMA-style ONNX decoder with random weights scaled like an initialised model, optionally with planted activation spikes.");
-        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, spikeStrength, tokenizer, output, external })
+        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, spikeStrength, heavyTails, tokenizer, output, external })
             command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -63,6 +64,7 @@ internal static class ImportCommand
                 VocabSize = parse.GetValue(vocab), MaxSeqLen = parse.GetValue(maxSeq), Seed = parse.GetValue(seed),
                 SpikeLayers = ParseLayers(parse.GetValue(spikes)),
                 SpikeStrength = parse.GetValue(spikeStrength),
+                HeavyTailLayers = ParseLayers(parse.GetValue(heavyTails)),
             };
             var outPath = Path.GetFullPath(parse.GetValue(output)!);
             var save = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };

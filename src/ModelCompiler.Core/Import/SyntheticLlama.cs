@@ -20,6 +20,11 @@ public sealed record SyntheticLlamaOptions
     public IReadOnlyList<int> SpikeLayers { get; init; } = [];
     /// <summary>Multiplies the planted units' gains (20-50 times a normal unit's at 1): milder spikes below 1.</summary>
     public double SpikeStrength { get; init; } = 1;
+    /// <summary>
+    /// Layers whose FFN gets heavy tails spread over every channel but few tokens (as trained models' down_proj inputs
+    /// show): a few trigger tokens' embeddings lean along a direction every gate and up row of the layer reads.
+    /// </summary>
+    public IReadOnlyList<int> HeavyTailLayers { get; init; } = [];
 
     public int HeadDim => Dim / Heads;
     public int KvDim => KvHeads * HeadDim;
@@ -70,7 +75,7 @@ public static class SyntheticLlama
 
     private enum Stream : ulong
     {
-        Embedding = 1, Direction, RmsAtt, Wq, Wk, Wv, Wo, RmsFfn, W1, W2, W3, RmsFinal, SpikePlan, SpikeSigns,
+        Embedding = 1, Direction, RmsAtt, Wq, Wk, Wv, Wo, RmsFfn, W1, W2, W3, RmsFinal, SpikePlan, SpikeSigns, HeavyTails,
     }
 
     /// <summary>Checks the settings; MC1010 for sizes, MC1011 for shapes that do not fit, MC1012 for spike layers.</summary>
@@ -103,7 +108,7 @@ public static class SyntheticLlama
             throw new ModelCompilerException(Codes.ShapeMismatch, $"the head dimension --dim / --heads = {o.HeadDim} is odd; rotary embeddings need an even head size.");
         if (!(o.SpikeStrength > 0) || !double.IsFinite(o.SpikeStrength) || o.SpikeStrength > 100)
             throw new ModelCompilerException(Codes.SizeOutOfRange, string.Create(CultureInfo.InvariantCulture, $"--spike-strength must be in (0, 100], not {o.SpikeStrength}."));
-        foreach (var l in o.SpikeLayers)
+        foreach (var l in o.SpikeLayers.Concat(o.HeavyTailLayers))
             if (l < 0 || l >= o.Layers)
                 throw new ModelCompilerException(Codes.SpikeLayerOutOfRange, $"--spike-layers names layer {l}, but the model has layers 0..{o.Layers - 1}.");
     }
@@ -113,7 +118,7 @@ public static class SyntheticLlama
     {
         var spikes = SpikeLayersOf(o);
         return string.Create(CultureInfo.InvariantCulture,
-            $"{SourcePrefix}dim={o.Dim},hidden={o.HiddenDim},layers={o.Layers},heads={o.Heads},kv_heads={o.KvHeads},vocab={o.VocabSize},seed={o.Seed},spikes={(spikes.Length == 0 ? "none" : string.Join(';', spikes))}{(o.SpikeStrength == 1 ? "" : $",spike_strength={o.SpikeStrength}")}");
+            $"{SourcePrefix}dim={o.Dim},hidden={o.HiddenDim},layers={o.Layers},heads={o.Heads},kv_heads={o.KvHeads},vocab={o.VocabSize},seed={o.Seed},spikes={(spikes.Length == 0 ? "none" : string.Join(';', spikes))}{(o.SpikeStrength == 1 ? "" : $",spike_strength={o.SpikeStrength}")}{(o.HeavyTailLayers.Count == 0 ? "" : $",heavy_tails={string.Join(';', o.HeavyTailLayers.Distinct().Order())}")}");
     }
 
     /// <summary>The units, channels and gains planted in each spike layer (deterministic from the seed).</summary>
@@ -156,6 +161,8 @@ public static class SyntheticLlama
 
         foreach (var l in SpikeLayersOf(o))
             Plant(o, PlanSpike(o, l), u, w1[l], w2[l], w3[l]);
+        if (o.HeavyTailLayers.Count > 0)
+            PlantHeavyTails(o, embedding, w1, w3);
 
         var (cos, sin) = RotaryTables(o.MaxSeqLen, o.HeadDim);
         return new Llama2cCheckpoint
@@ -269,6 +276,47 @@ public static class SyntheticLlama
             var writers = (spike.HiddenUnits.Length - channel + spike.ResidualChannels.Length - 1) / spike.ResidualChannels.Length;
             for (var r = 0; r < dim; r++) w2[(long)r * hidden + j] = 0f;
             w2[(long)spike.ResidualChannels[channel] * hidden + j] = (float)(channelSign[channel] * residualTarget / (writers * product));
+        }
+    }
+
+    /// <summary>Share of the vocabulary whose embeddings lean along the heavy-tail direction.</summary>
+    private const double TriggerShare = 0.03;
+
+    /// <summary>
+    /// Trigger tokens (3% of the vocabulary, by the seed) get 0.8 of their norm along a direction w; every gate and up
+    /// row of a heavy-tail layer gets w scaled so that a trigger token moves it by about five times a normal unit's
+    /// gate. Every channel of the down_proj input then takes large values on trigger tokens only: heavy tails spread
+    /// over channels (a low spike score) with a high kurtosis, the shape trained models show.
+    /// </summary>
+    private static void PlantHeavyTails(SyntheticLlamaOptions o, float[] embedding, float[][] w1, float[][] w3)
+    {
+        int dim = o.Dim, hidden = o.HiddenDim;
+        var rng = new SplitMix64(o.Seed, Stream.HeavyTails, 0);
+        var w = new double[dim];
+        var norm = 0.0;
+        for (var c = 0; c < dim; c++) { w[c] = rng.NextGaussian(); norm += w[c] * w[c]; }
+        for (var c = 0; c < dim; c++) w[c] /= Math.Sqrt(norm);
+        var triggers = Math.Max(1, (int)(TriggerShare * o.VocabSize));
+        var embeddingRms = InitStd * Math.Sqrt(1 + CommonComponent * CommonComponent);
+        for (var k = 0; k < triggers; k++)
+        {
+            var t = (long)rng.Below((ulong)o.VocabSize);
+            for (var c = 0; c < dim; c++) embedding[t * dim + c] += (float)(0.8 * Math.Sqrt(dim) * embeddingRms * 2 * w[c]);
+        }
+        // After RMSNorm a trigger token's w-component is about 0.8·sqrt(dim); a normal unit's gate std is 0.02·sqrt(dim).
+        var rowScale = 5 * InitStd * Math.Sqrt(dim) / (0.8 * Math.Sqrt(dim));
+        foreach (var l in o.HeavyTailLayers.Distinct().Order())
+        {
+            for (var j = 0; j < hidden; j++)
+            {
+                var gs = rng.Below(2) == 0 ? 1.0 : -1.0;
+                var us = rng.Below(2) == 0 ? 1.0 : -1.0;
+                for (var c = 0; c < dim; c++)
+                {
+                    w1[l][(long)j * dim + c] += (float)(gs * rowScale * w[c]);
+                    w3[l][(long)j * dim + c] += (float)(us * rowScale * w[c]);
+                }
+            }
         }
     }
 

@@ -232,6 +232,20 @@ public sealed class SyntheticLlamaTests(ITestOutputHelper output) : IDisposable
         Assert.True(m.SpikeScore < s.SpikeScore / 2 && m.Kurtosis < s.Kurtosis, $"spike {s.SpikeScore} vs {m.SpikeScore}, kurtosis {s.Kurtosis} vs {m.Kurtosis}");
     }
 
+    [Fact]
+    public void Heavy_tails_raise_kurtosis_spread_over_channels_not_in_a_few()
+    {
+        var plain = new SyntheticLlamaOptions { Dim = 64, HiddenDim = 172, Layers = 3, Heads = 8, KvHeads = 4, VocabSize = 512, MaxSeqLen = 128, Seed = 5 };
+        var tails = plain with { HeavyTailLayers = [1] };
+        Assert.EndsWith(",heavy_tails=1", SyntheticLlama.Describe(tails));
+        // 128 random tokens of 512 ids, 3% of ids are triggers: a few trigger tokens in the window, as intended.
+        var (p, t) = (Calibrate(plain, "plain-tails")["model.layers.1.mlp.down_proj"], Calibrate(tails, "tails")["model.layers.1.mlp.down_proj"]);
+        output.WriteLine($"down_proj 1: kurtosis {p.Kurtosis:F1} -> {t.Kurtosis:F1}, spike score {p.SpikeScore:F1} -> {t.SpikeScore:F1}");
+        Assert.True(t.Kurtosis > 3 * p.Kurtosis, $"kurtosis {p.Kurtosis} -> {t.Kurtosis}");
+        Assert.True(t.SpikeScore < 8, $"spike score {t.SpikeScore}: the tails should spread over channels");
+        Assert.True(t.TokenAbsMaxMax > 5 * t.TokenAbsMaxMean, "a few tokens carry the large values");
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(-1.0)]
