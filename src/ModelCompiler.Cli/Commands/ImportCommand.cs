@@ -62,9 +62,9 @@ internal static class ImportCommand
                 Dim = parse.GetValue(dim), HiddenDim = parse.GetValue(hidden), Layers = parse.GetValue(layers),
                 Heads = parse.GetValue(heads), KvHeads = parse.GetValue(kvHeads) ?? parse.GetValue(heads),
                 VocabSize = parse.GetValue(vocab), MaxSeqLen = parse.GetValue(maxSeq), Seed = parse.GetValue(seed),
-                SpikeLayers = ParseLayers(parse.GetValue(spikes)),
+                SpikeLayers = ParseLayers(parse.GetValue(spikes), "--spike-layers"),
                 SpikeStrength = parse.GetValue(spikeStrength),
-                HeavyTailLayers = ParseLayers(parse.GetValue(heavyTails)),
+                HeavyTailLayers = ParseLayers(parse.GetValue(heavyTails), "--heavy-tail-layers"),
             };
             var outPath = Path.GetFullPath(parse.GetValue(output)!);
             var save = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
@@ -75,11 +75,11 @@ internal static class ImportCommand
         return command;
     }
 
-    private static int[] ParseLayers(string? text)
+    private static int[] ParseLayers(string? text, string option)
     {
         if (string.IsNullOrWhiteSpace(text)) return [];
         return text.Split(',', StringSplitOptions.TrimEntries).Select(part =>
             int.TryParse(part, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n
-                : throw new ModelCompilerException("MC1006", $"--spike-layers must be comma-separated layer numbers, e.g. 0,3 (got '{text}').")).ToArray();
+                : throw new ModelCompilerException("MC1006", $"{option} must be comma-separated layer numbers, e.g. 0,3 (got '{text}').")).ToArray();
     }
 }

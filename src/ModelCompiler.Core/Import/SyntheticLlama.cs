@@ -110,7 +110,7 @@ public static class SyntheticLlama
             throw new ModelCompilerException(Codes.SizeOutOfRange, string.Create(CultureInfo.InvariantCulture, $"--spike-strength must be in (0, 100], not {o.SpikeStrength}."));
         foreach (var l in o.SpikeLayers.Concat(o.HeavyTailLayers))
             if (l < 0 || l >= o.Layers)
-                throw new ModelCompilerException(Codes.SpikeLayerOutOfRange, $"--spike-layers names layer {l}, but the model has layers 0..{o.Layers - 1}.");
+                throw new ModelCompilerException(Codes.SpikeLayerOutOfRange, $"{(o.SpikeLayers.Contains(l) ? "--spike-layers" : "--heavy-tail-layers")} names layer {l}, but the model has layers 0..{o.Layers - 1}.");
     }
 
     /// <summary>What the model's <c>modelcompiler.source</c> metadata says, e.g. <c>synthetic-llama:dim=288,...,seed=1,spikes=0;3</c>.</summary>
