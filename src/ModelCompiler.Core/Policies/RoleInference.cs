@@ -29,7 +29,7 @@ public static partial class RoleInference
         }
         foreach (var group in byActivation.Values)
         {
-            var gate = group.FirstOrDefault(l => Consumers(graph, l.Node.Output[0]).Any(c => c.OpType is "Sigmoid" or "Silu" or "Swish"));
+            var gate = group.FirstOrDefault(l => graph.Consumers(l.Node.Output[0]).Any(c => c.OpType is "Sigmoid" or "Silu" or "Swish"));
             if (gate is not null)
             {
                 Set(gate, LayerRole.Gate);
@@ -101,15 +101,12 @@ public static partial class RoleInference
     [GeneratedRegex(@"(?:^|[./_])(?:layers|layer|h|blocks|block|l)[._]?(\d+)(?:[./_]|$)")]
     private static partial Regex BlockPattern();
 
-    private static IEnumerable<Onnx.Proto.NodeProto> Consumers(OnnxGraph graph, string tensor) =>
-        graph.Proto.Node.Where(n => n.Input.Contains(tensor));
-
     private static bool ReachesOutput(OnnxGraph graph, string tensor, string output, int hops)
     {
         for (var i = 0; i <= hops; i++)
         {
             if (tensor == output) return true;
-            var next = Consumers(graph, tensor).ToList();
+            var next = graph.Consumers(tensor);
             if (next.Count != 1 || next[0].OpType is not ("Reshape" or "Add" or "Identity" or "Cast")) return false;
             tensor = next[0].Output[0];
         }
