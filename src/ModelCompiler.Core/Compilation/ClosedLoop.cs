@@ -45,8 +45,12 @@ public static class ClosedLoop
             s.Reporter.Stage("fallback", string.Create(CultureInfo.InvariantCulture,
                 $"step {step}: {k} back, {attempt.Result.Int8Layers} INT8, perplexity {primary?.PerplexityIncreasePct:+0.000;-0.000}% → {(attempt.Result.Passed ? "pass" : "fail")}"));
             tried[k] = attempt;
+            // Only a passing try can become the output: a failing one's files go now, not at the end (big models).
+            if (!attempt.Result.Passed) Discard(attempt);
             return attempt;
         }
+
+        Discard(failed);
 
         // Doubling finds a passing count (or proves none), then bisection finds the least one between the last failure and it.
         int lo = 0, hi = -1;
@@ -68,11 +72,23 @@ public static class ClosedLoop
         while (hi - lo > 1)
         {
             var mid = (lo + hi) / 2;
-            if (Try(mid).Result.Passed) hi = mid;
-            else lo = mid;
+            if (Try(mid).Result.Passed)
+            {
+                Discard(tried[hi]); // superseded by a try that keeps more layers INT8
+                hi = mid;
+            }
+            else
+            {
+                lo = mid;
+            }
         }
         var chosen = tried[hi];
         return chosen with { Result = chosen.Result with { FallbackSteps = steps } };
+    }
+
+    private static void Discard(CompileAttempt attempt)
+    {
+        try { Directory.Delete(attempt.Folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     private static string Describe(FallbackStep step) => string.Create(CultureInfo.InvariantCulture,
@@ -87,13 +103,13 @@ public static class ClosedLoop
             return movable.OrderByDescending(d => d.Evidence.MeasuredIncreasePct!.Value).ToList();
 
         s.Probe ??= SensitivityProbe.Create(s, MeasuredPolicySpec.DefaultProbeTokens);
-        var measured = new List<(LayerDecision Decision, LayerMeasurement M)>();
-        for (var i = 0; i < movable.Count; i++)
-        {
-            measured.Add((movable[i], s.Probe.Measure([movable[i].Layer.Name])));
-            s.Reporter.Stage("sensitivity", string.Create(CultureInfo.InvariantCulture, $"{i + 1}/{movable.Count} {movable[i].Layer.Name}: {measured[^1].M.IncreasePct:+0.0000;-0.0000}%"));
-        }
-        return measured.OrderByDescending(m => m.M.IncreasePct)
+        var movableNames = movable.Select(d => d.Layer.Name).ToHashSet(StringComparer.Ordinal);
+        var context = new PolicyContext(s.Candidates.Where(c => movableNames.Contains(c.Name)).ToList(), s.Fallback, s.Probe,
+            CompileStages.Budget(s), new CompileStages.ReporterProgress(s.Reporter));
+        var measured = MeasuredPolicy.Sweep(context, s.Probe);
+        var byName = context.Candidates.Select((c, i) => (c.Name, M: measured[i])).ToDictionary(x => x.Name, x => x.M, StringComparer.Ordinal);
+        return movable.Select(d => (Decision: d, M: byName[d.Layer.Name]))
+            .OrderByDescending(m => m.M.IncreasePct)
             .Select(m => m.Decision with { Evidence = m.Decision.Evidence with { MeasuredIncreasePct = m.M.IncreasePct, MeasuredKl = m.M.MeanKl } })
             .ToList();
     }
