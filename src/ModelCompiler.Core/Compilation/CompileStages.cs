@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Diagnostics;
 using System.Globalization;
 using ModelCompiler.Calibration;
@@ -93,7 +94,7 @@ public sealed class CompileState : IDisposable
         if (Vocabulary > 0 && _tokenizer.VocabularySize != Vocabulary)
             throw new ModelCompilerException(TokenizationErrors.TokenizerVocabularyMismatch,
                 $"the tokenizer has {_tokenizer.VocabularySize} tokens but the model's logits have {Vocabulary}; use the model's own tokenizer.", TokenizerPath);
-        Inputs.Add(QuantizationCompiler.Fingerprint("tokenizer", TokenizerPath, Spec.SpecPath));
+        Inputs.Add(CompileStages.Fingerprint("tokenizer", TokenizerPath, Spec.SpecPath));
         DepFiles.Add(TokenizerPath);
         return _tokenizer;
     }
@@ -134,8 +135,8 @@ public static class CompileStages
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
         PolicyOverrides.Validate(spec.Policy, layers);
         policy.ValidateLayers(layers);
-        QuantizationCompiler.RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers), modelPath);
-        var vocab = QuantizationCompiler.LogitsVocabulary(fp32);
+        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers), modelPath);
+        var vocab = LogitsVocabulary(fp32);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
             foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
@@ -146,16 +147,16 @@ public static class CompileStages
         var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, $".modelc-{Path.GetFileName(outputPath)}-{Guid.NewGuid():N}"[..^20]);
         Directory.CreateDirectory(staging);
         var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab };
-        state.Inputs.Add(QuantizationCompiler.Fingerprint("model", modelPath, modelPath));
-        state.Inputs.Add(QuantizationCompiler.Fingerprint("spec", spec.SpecPath, spec.SpecPath));
+        state.Inputs.Add(Fingerprint("model", modelPath, modelPath));
+        state.Inputs.Add(Fingerprint("spec", spec.SpecPath, spec.SpecPath));
         state.DepFiles.AddRange([modelPath, spec.SpecPath, .. externalData]);
-        state.Inputs.AddRange(externalData.Select(f => QuantizationCompiler.Fingerprint("model_data", f, modelPath)));
+        state.Inputs.AddRange(externalData.Select(f => Fingerprint("model_data", f, modelPath)));
         if (spec.Policy is IPolicyWithFile { PolicyFile: { } file })
         {
-            state.Inputs.Add(QuantizationCompiler.Fingerprint("predictor", file, spec.SpecPath));
+            state.Inputs.Add(Fingerprint("predictor", file, spec.SpecPath));
             state.DepFiles.Add(file);
         }
-        state.TokenizerPath = QuantizationCompiler.ResolveTokenizer(spec, fp32, modelPath);
+        state.TokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
         return state;
     }
 
@@ -170,8 +171,8 @@ public static class CompileStages
     public static void Tokens(CompileState s)
     {
         s.Reporter.Stage("tokens", "calibration and evaluation data");
-        s.CalibrationTokens = QuantizationCompiler.Tokens(s.Spec.Calibration, "calibration", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
-        s.EvaluationTokens = QuantizationCompiler.Tokens(s.Spec.Evaluation, "evaluation", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
+        s.CalibrationTokens = Tokens(s.Spec.Calibration, "calibration", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
+        s.EvaluationTokens = Tokens(s.Spec.Evaluation, "evaluation", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
         s.Lap("load");
     }
 
@@ -201,7 +202,7 @@ public static class CompileStages
     {
         var layerWeights = s.Layers.Select(l => l.WeightInitializer).Distinct(StringComparer.Ordinal)
             .Sum(name => (long)(s.Fp32Graph.Initializer(name)?.RawData.Length ?? 0));
-        var total = QuantizationCompiler.WeightBytes(s.Fp32);
+        var total = WeightBytes(s.Fp32);
         return new ModelBudget(total - layerWeights, total);
     }
 
@@ -215,7 +216,7 @@ public static class CompileStages
         Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
         GraphCleanup.Run(graph);
         if (stamp)
-            QuantizationCompiler.StampMetadata(quantized, s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix, s.Spec);
+            StampMetadata(quantized, s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix, s.Spec);
         return (quantized, int8);
     }
 
@@ -252,11 +253,11 @@ public static class CompileStages
             Calibration = s.Calibration,
             Providers = providers,
             Gates = [],
-            OutputModelSha256 = QuantizationCompiler.Sha256(stagedModel),
+            OutputModelSha256 = Sha256(stagedModel),
             ExternalDataFile = stagedData is null ? null : Path.GetFileName(stagedData),
             TokenizerFile = s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix,
-            Fp32WeightBytes = QuantizationCompiler.WeightBytes(s.Fp32),
-            QuantizedWeightBytes = QuantizationCompiler.WeightBytes(quantized),
+            Fp32WeightBytes = WeightBytes(s.Fp32),
+            QuantizedWeightBytes = WeightBytes(quantized),
             EvaluationTokens = s.EvaluationTokens.PredictedTokens(s.Spec.Evaluation.Context.Value),
             Int8FusedOnCpu = null,
             Timings = s.Timings,
@@ -306,6 +307,82 @@ public static class CompileStages
             AtomicFile.WriteAllText(s.Options.DepsPath, string.Join("\n", s.DepFiles.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) + "\n");
         s.Lap("write");
         return result with { Timings = s.Timings.ToList() };
+    }
+
+    /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>
+    private static void RequireOpsetForInt8(ModelProto model, bool anyInt8, string modelPath)
+    {
+        if (!anyInt8) return;
+        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
+        if (opset < 13)
+            throw new ModelCompilerException("MC1045",
+                $"the model uses ONNX opset {opset}; INT8 with per-channel weights needs opset 13 or later. Re-export it with opset ≥ 13 (e.g. optimum-cli export onnx --opset 17), or use policy 'none'.", modelPath);
+    }
+
+    private static TokenStream Tokens(TokenDataSpec data, string role, Func<SpecLocation, ITokenizer> tokenizer, List<InputFile> inputs, List<string> deps,
+        string modelPath, string staging, QuantizationSpec spec, ICompileReporter reporter)
+    {
+        switch (data.Source)
+        {
+            case TextSourceSpec text:
+                var stream = TokenStream.Load(text.Text.FullPath, tokenizer(text.Location), data.MaxTokens.Value);
+                inputs.Add(Fingerprint(role + "_text", text.Text.FullPath, spec.SpecPath));
+                deps.Add(text.Text.FullPath);
+                if (stream.PredictedTokens(data.Context.Value) == 0)
+                    throw new ModelCompilerException("MC1032", $"the {role} text gives fewer than 2 tokens.", text.Text.FullPath);
+                return stream;
+            case GeneratedSourceSpec generated:
+                var count = Math.Min(generated.Tokens.Value, data.MaxTokens.Value);
+                reporter.Stage(role, $"sampling {count} tokens from the fp32 model (seed {generated.Seed.Value})");
+                return GeneratedTokens.Sample(modelPath, count, data.Context.Value, generated.Seed.Value, role);
+            default:
+                throw new InvalidOperationException(data.Source.GetType().Name);
+        }
+    }
+
+    private static string? ResolveTokenizer(QuantizationSpec spec, ModelProto model, string modelPath)
+    {
+        var fromSpec = spec.Calibration.Tokenizer ?? spec.Evaluation.Tokenizer;
+        if (fromSpec is not null) return fromSpec.FullPath;
+        var meta = model.MetadataProps.ToDictionary(m => m.Key, m => m.Value, StringComparer.Ordinal);
+        return ModelTokenizer.FindBeside(modelPath, meta);
+    }
+
+    private static long LogitsVocabulary(ModelProto model)
+    {
+        var logits = model.Graph.Output.FirstOrDefault(o => o.Name == "logits")
+            ?? throw new ModelCompilerException("MC1040", "not a decoder language model: the graph has no 'logits' output (modelc compile validates by perplexity).", null);
+        var dims = logits.Type?.TensorType?.Shape?.Dim;
+        return dims is { Count: 3 } && dims[2].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? dims[2].DimValue : -1;
+    }
+
+    private static void StampMetadata(ModelProto model, string? tokenizerFile, QuantizationSpec spec)
+    {
+        void Set(string key, string? value)
+        {
+            for (var i = model.MetadataProps.Count - 1; i >= 0; i--)
+                if (model.MetadataProps[i].Key == key) model.MetadataProps.RemoveAt(i);
+            if (value is not null) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        }
+        Set(Llama2cImporter.MetadataKeys.Tokenizer, tokenizerFile);
+        Set("modelcompiler.quantization", $"policy={spec.Policy.Kind};fallback={spec.Fallback.Value.ToString().ToLowerInvariant()};scheme=qdq-u8s8-per-channel");
+        model.ProducerName = "modelc";
+        model.ProducerVersion = ToolInfo.Version;
+    }
+
+    private static long WeightBytes(ModelProto model) => model.Graph.Initializer.Sum(t => (long)t.RawData.Length);
+
+    internal static InputFile Fingerprint(string role, string path, string relativeTo)
+    {
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(relativeTo))!;
+        var rel = Path.GetRelativePath(baseDir, path).Replace('\\', '/');
+        return new InputFile(role, rel, Sha256(path));
+    }
+
+    private static string Sha256(string path)
+    {
+        using var s = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(s));
     }
 
     internal sealed class ReporterProgress(ICompileReporter reporter) : ICompileProgress

@@ -1,16 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using ModelCompiler.Calibration;
-using ModelCompiler.Evaluation;
-using ModelCompiler.Import;
-using ModelCompiler.Onnx;
-using ModelCompiler.Onnx.Proto;
 using ModelCompiler.Policies;
-using ModelCompiler.Quantization;
 using ModelCompiler.Runtime;
 using ModelCompiler.Spec;
-using ModelCompiler.Tokenization;
 using ModelCompiler.Transforms;
 using ModelCompiler.Validation;
 
@@ -92,83 +84,7 @@ public static class QuantizationCompiler
         }
     }
 
-    /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>
-    internal static void RequireOpsetForInt8(ModelProto model, bool anyInt8, string modelPath)
-    {
-        if (!anyInt8) return;
-        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
-        if (opset < 13)
-            throw new ModelCompilerException("MC1045",
-                $"the model uses ONNX opset {opset}; INT8 with per-channel weights needs opset 13 or later. Re-export it with opset ≥ 13 (e.g. optimum-cli export onnx --opset 17), or use policy 'none'.", modelPath);
-    }
-
     public static string ProviderName(ExecutionProviderKind kind) => kind == ExecutionProviderKind.Cuda ? ExecutionProviders.Cuda : ExecutionProviders.Cpu;
-
-    internal static TokenStream Tokens(TokenDataSpec data, string role, Func<SpecLocation, ITokenizer> tokenizer, List<InputFile> inputs, List<string> deps,
-        string modelPath, string staging, QuantizationSpec spec, ICompileReporter reporter)
-    {
-        switch (data.Source)
-        {
-            case TextSourceSpec text:
-                var stream = TokenStream.Load(text.Text.FullPath, tokenizer(text.Location), data.MaxTokens.Value);
-                inputs.Add(Fingerprint(role + "_text", text.Text.FullPath, spec.SpecPath));
-                deps.Add(text.Text.FullPath);
-                if (stream.PredictedTokens(data.Context.Value) == 0)
-                    throw new ModelCompilerException("MC1032", $"the {role} text gives fewer than 2 tokens.", text.Text.FullPath);
-                return stream;
-            case GeneratedSourceSpec generated:
-                var count = Math.Min(generated.Tokens.Value, data.MaxTokens.Value);
-                reporter.Stage(role, $"sampling {count} tokens from the fp32 model (seed {generated.Seed.Value})");
-                return GeneratedTokens.Sample(modelPath, count, data.Context.Value, generated.Seed.Value, role);
-            default:
-                throw new InvalidOperationException(data.Source.GetType().Name);
-        }
-    }
-
-    internal static string? ResolveTokenizer(QuantizationSpec spec, ModelProto model, string modelPath)
-    {
-        var fromSpec = spec.Calibration.Tokenizer ?? spec.Evaluation.Tokenizer;
-        if (fromSpec is not null) return fromSpec.FullPath;
-        var meta = model.MetadataProps.ToDictionary(m => m.Key, m => m.Value, StringComparer.Ordinal);
-        return ModelTokenizer.FindBeside(modelPath, meta);
-    }
-
-    internal static long LogitsVocabulary(ModelProto model)
-    {
-        var logits = model.Graph.Output.FirstOrDefault(o => o.Name == "logits")
-            ?? throw new ModelCompilerException("MC1040", "not a decoder language model: the graph has no 'logits' output (modelc compile validates by perplexity).", null);
-        var dims = logits.Type?.TensorType?.Shape?.Dim;
-        return dims is { Count: 3 } && dims[2].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? dims[2].DimValue : -1;
-    }
-
-    internal static void StampMetadata(ModelProto model, string? tokenizerFile, QuantizationSpec spec)
-    {
-        void Set(string key, string? value)
-        {
-            for (var i = model.MetadataProps.Count - 1; i >= 0; i--)
-                if (model.MetadataProps[i].Key == key) model.MetadataProps.RemoveAt(i);
-            if (value is not null) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
-        }
-        Set(Llama2cImporter.MetadataKeys.Tokenizer, tokenizerFile);
-        Set("modelcompiler.quantization", $"policy={spec.Policy.Kind};fallback={spec.Fallback.Value.ToString().ToLowerInvariant()};scheme=qdq-u8s8-per-channel");
-        model.ProducerName = "modelc";
-        model.ProducerVersion = ToolInfo.Version;
-    }
-
-    internal static long WeightBytes(ModelProto model) => model.Graph.Initializer.Sum(t => (long)t.RawData.Length);
-
-    internal static InputFile Fingerprint(string role, string path, string relativeTo)
-    {
-        var baseDir = Path.GetDirectoryName(Path.GetFullPath(relativeTo))!;
-        var rel = Path.GetRelativePath(baseDir, path).Replace('\\', '/');
-        return new InputFile(role, rel, Sha256(path));
-    }
-
-    internal static string Sha256(string path)
-    {
-        using var s = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(s));
-    }
 }
 
 public static class ToolInfo
