@@ -41,7 +41,7 @@ public sealed record PredictorReference(SpecFile? File, SpecLocation Location)
         {
             return new(null, c.Section?.KeyNode(SpecKeys.Predictor)?.Location ?? c.Location);
         }
-        var file = c.Parser.ReadFileOf(c.Section!, SpecKeys.Predictor);
+        var file = c.Parser.ReadFile(c.Section!, SpecKeys.Predictor);
         return new(file, file!.Location);
     }
 
@@ -76,7 +76,7 @@ internal sealed class AlmpPolicy(AlmpPolicySpec spec) : ILayerPolicy
             var s = (AlmpPolicySpec)p;
             return
             [
-                new(SpecKeys.Threshold, new YamlScalarNode(s.Threshold.Value.ToString("R", CultureInfo.InvariantCulture))),
+                new(SpecKeys.Threshold, SpecWriter.Number(s.Threshold.Value)),
                 new(SpecKeys.Predictor, new YamlScalarNode(s.Predictor.AsWritten)),
             ];
         },

@@ -56,8 +56,8 @@ internal sealed class BudgetPolicy : ILayerPolicy
             var s = (BudgetPolicySpec)p;
             var list = new List<KeyValuePair<string, YamlNode>>();
             if (s.MaxModelBytes is { } b) list.Add(new(SpecKeys.MaxModelBytes, new YamlScalarNode(b.Value.ToString(CultureInfo.InvariantCulture))));
-            if (s.MinInt8Fraction is { } f) list.Add(new(SpecKeys.MinInt8Fraction, new YamlScalarNode(f.Value.ToString("R", CultureInfo.InvariantCulture))));
-            if (s.MaxPredictedIncreasePct is { } m) list.Add(new(SpecKeys.MaxPredictedIncreasePct, new YamlScalarNode(m.Value.ToString("R", CultureInfo.InvariantCulture))));
+            if (s.MinInt8Fraction is { } f) list.Add(new(SpecKeys.MinInt8Fraction, SpecWriter.Number(f.Value)));
+            if (s.MaxPredictedIncreasePct is { } m) list.Add(new(SpecKeys.MaxPredictedIncreasePct, SpecWriter.Number(m.Value)));
             list.Add(new(SpecKeys.Costs, new YamlScalarNode(CostNames.First(c => c.Value == s.Costs.Value).Name)));
             if (s.Costs.Value == BudgetCosts.Predicted) list.Add(new(SpecKeys.Predictor, new YamlScalarNode(s.Predictor.AsWritten)));
             else list.Add(new(SpecKeys.ProbeTokens, new YamlScalarNode(s.ProbeTokens.Value.ToString(CultureInfo.InvariantCulture))));

@@ -39,7 +39,7 @@ internal sealed class MeasuredPolicy(MeasuredPolicySpec spec) : ILayerPolicy
             var s = (MeasuredPolicySpec)p;
             return
             [
-                new(SpecKeys.MaxLayerIncreasePct, new YamlScalarNode(s.MaxLayerIncreasePct.Value.ToString("R", CultureInfo.InvariantCulture))),
+                new(SpecKeys.MaxLayerIncreasePct, SpecWriter.Number(s.MaxLayerIncreasePct.Value)),
                 new(SpecKeys.ProbeTokens, new YamlScalarNode(s.ProbeTokens.Value.ToString(CultureInfo.InvariantCulture))),
             ];
         },

@@ -45,8 +45,8 @@ internal sealed class SpikePolicy(SpikePolicySpec spec) : ILayerPolicy
             var s = (SpikePolicySpec)p;
             return
             [
-                new(SpecKeys.SpikeThreshold, new YamlScalarNode(s.SpikeThreshold.Value.ToString("R", CultureInfo.InvariantCulture))),
-                new(SpecKeys.KurtosisThreshold, new YamlScalarNode(s.KurtosisThreshold.Value.ToString("R", CultureInfo.InvariantCulture))),
+                new(SpecKeys.SpikeThreshold, SpecWriter.Number(s.SpikeThreshold.Value)),
+                new(SpecKeys.KurtosisThreshold, SpecWriter.Number(s.KurtosisThreshold.Value)),
                 new(SpecKeys.Roles, SpecWriter.RoleList(s.Roles)),
             ];
         },

@@ -499,9 +499,7 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
                 $"'{section.Qualify(key)}' must be a list, e.g. [{(node is YScalar s ? s.Value : "...")}] or lines starting with '- ', not {node.Describe()}");
     }
 
-    internal SpecFile? ReadFileOf(SectionReader section, string key) => ReadFile(section, key);
-
-    private SpecFile? ReadFile(SectionReader section, string key) =>
+    internal SpecFile? ReadFile(SectionReader section, string key) =>
         section.Value(key) is { } node ? ResolveFile(section, key, node) : null;
 
     /// <summary>

@@ -50,6 +50,9 @@ public static class SpecWriter
             Style = YamlDotNet.Core.Events.SequenceStyle.Flow,
         };
 
+    /// <summary>A number as the effective spec writes it: round-trip, invariant.</summary>
+    internal static YamlScalarNode Number(double value) => new(value.ToString("R", CultureInfo.InvariantCulture));
+
     internal static YamlSequenceNode RoleList(IEnumerable<SpecValue<Policies.LayerRole>> roles) =>
         new(roles.Select(r => (YamlNode)new YamlScalarNode(Policies.LayerRoles.Name(r.Value))))
         {
