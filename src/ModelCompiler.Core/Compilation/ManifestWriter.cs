@@ -275,7 +275,7 @@ public static class ManifestWriter
         switch (node)
         {
             case YamlDotNet.RepresentationModel.YamlScalarNode { Value: { } v } when double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && double.IsFinite(d):
-                w.WriteNumberValue(double.Parse(d.ToString("G9", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteNumberValue(Rounded(d));
                 break;
             case YamlDotNet.RepresentationModel.YamlScalarNode scalar:
                 w.WriteStringValue(scalar.Value);
@@ -386,8 +386,11 @@ public static class ManifestWriter
     private static void Number(Utf8JsonWriter w, string name, double value)
     {
         if (!double.IsFinite(value)) w.WriteNull(name);
-        else w.WriteNumber(name, double.Parse(value.ToString("G9", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture));
+        else w.WriteNumber(name, Rounded(value));
     }
+
+    private static double Rounded(double value) =>
+        double.Parse(value.ToString("G9", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 
     private static void Nullable(Utf8JsonWriter w, string name, string? value)
     {

@@ -292,10 +292,7 @@ public static class SyntheticLlama
     {
         int dim = o.Dim, hidden = o.HiddenDim;
         var rng = new SplitMix64(o.Seed, Stream.HeavyTails, 0);
-        var w = new double[dim];
-        var norm = 0.0;
-        for (var c = 0; c < dim; c++) { w[c] = rng.NextGaussian(); norm += w[c] * w[c]; }
-        for (var c = 0; c < dim; c++) w[c] /= Math.Sqrt(norm);
+        var w = RandomUnit(ref rng, dim);
         var triggers = Math.Max(1, (int)(TriggerShare * o.VocabSize));
         var embeddingRms = InitStd * Math.Sqrt(1 + CommonComponent * CommonComponent);
         for (var k = 0; k < triggers; k++)
@@ -323,7 +320,13 @@ public static class SyntheticLlama
     private static double[] UnitDirection(SyntheticLlamaOptions o)
     {
         var rng = new SplitMix64(o.Seed, Stream.Direction, 0);
-        var u = new double[o.Dim];
+        return RandomUnit(ref rng, o.Dim);
+    }
+
+    /// <summary>A direction uniform on the sphere: normalised Gaussian components (advances <paramref name="rng"/>).</summary>
+    private static double[] RandomUnit(ref SplitMix64 rng, int dim)
+    {
+        var u = new double[dim];
         var norm = 0.0;
         for (var c = 0; c < u.Length; c++)
         {
