@@ -10,6 +10,7 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(CompileCommand.Create());
 root.Subcommands.Add(SensitivityCommand.Create());
 root.Subcommands.Add(TrainPredictorCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
