@@ -21,12 +21,14 @@ internal static class CompileCommand
         var gatesAsWarnings = new Option<bool>("--gates-as-warnings") { Description = "Report missed gates as warnings and exit 0 (local experiments)." };
         var json = new Option<bool>("--json") { Description = "Print the manifest's summary (plus timings) as JSON on stdout." };
         var ortNative = CliOptions.OrtNative();
+        var threads = new Option<int?>("--threads") { Description = $"ONNX Runtime threads for sampling, calibration and validation (default: {ComputeThreads.Variable}, else every core); outputs do not depend on it." };
 
         var cmd = new Command("compile", "Calibrate, quantize (QDQ INT8 + FP16/FP32 fallback), validate and gate a model per a YAML spec.");
-        foreach (var o in new Option[] { model, spec, output, manifest, report, deps, ortNative, gatesAsWarnings, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, spec, output, manifest, report, deps, ortNative, threads, gatesAsWarnings, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             ExecutionProviders.UseNativeLibrary(parse.GetValue(ortNative));
+            ComputeThreads.Set(parse.GetValue(threads));
             var options = new CompileOptions(parse.GetValue(model)!, parse.GetValue(spec)!, parse.GetValue(output)!)
             {
                 ManifestPath = parse.GetValue(manifest),
@@ -85,6 +87,11 @@ internal static class CompileCommand
             }).ToList(),
             // Summed per stage: the closed loop runs transform and validate several times.
             ["timings_seconds"] = r.Timings.GroupBy(t => t.Stage).ToDictionary(g => g.Key, g => (object?)Math.Round(g.Sum(t => t.Seconds), 3)),
+            ["wall_seconds"] = Math.Round(r.Timings.Sum(t => t.Seconds), 3),
+            // Time inside ONNX Runtime forward passes (sampling, calibration, probes, validation): the rest is modelc's own work.
+            ["forward_seconds"] = Math.Round(ForwardTime.Total.TotalSeconds, 3),
+            ["peak_rss_bytes"] = new Benchmarking.PeakRss().Peak(),
+            ["threads"] = ComputeThreads.Count,
         };
         return JsonSerializer.Serialize(summary);
     }

@@ -10,7 +10,8 @@ namespace ModelCompiler.Benchmarking;
 /// </summary>
 public sealed class PeakRss
 {
-    private PeakRss() { }
+    /// <summary>The peak since the last <see cref="Reset"/> anywhere in the process (or since process start).</summary>
+    public PeakRss() { }
 
     /// <summary>True when <see cref="Reset"/> really restarts the high-water mark (Linux with /proc).</summary>
     public static bool IsResettable { get; } = OperatingSystem.IsLinux() && File.Exists("/proc/self/clear_refs");

@@ -80,7 +80,7 @@ public static class Deterministic
     {
         var o = ExecutionProviders.TryCreate(provider, out var reason)
                 ?? throw new ModelCompilerException("MC3003", $"execution provider '{provider}' is unavailable: {reason}.");
-        o.IntraOpNumThreads = 1;
+        o.IntraOpNumThreads = ComputeThreads.Count; // does not change results: see ComputeThreads
         o.InterOpNumThreads = 1;
         o.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
         return o;

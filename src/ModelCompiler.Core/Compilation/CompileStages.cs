@@ -70,10 +70,10 @@ public sealed class CompileState : IDisposable
     private ITokenizer? _tokenizer;
     private int _attempts;
 
-    /// <summary>Ends the current stage's timing.</summary>
-    internal void Lap(string stage)
+    /// <summary>Ends the current stage's timing (plus <paramref name="earlierSeconds"/> spent before this state existed).</summary>
+    internal void Lap(string stage, double earlierSeconds = 0)
     {
-        Timings.Add((stage, _clock.Elapsed.TotalSeconds));
+        Timings.Add((stage, earlierSeconds + _clock.Elapsed.TotalSeconds));
         _clock.Restart();
     }
 
@@ -115,6 +115,7 @@ public static class CompileStages
     /// <summary>Spec, model, layers and policy: everything that can fail from names alone fails here, before any work.</summary>
     public static CompileState Load(CompileOptions options, ICompileReporter reporter)
     {
+        var clock = Stopwatch.StartNew();
         reporter.Stage("spec", options.SpecPath);
         var loaded = SpecLoader.Load(options.SpecPath);
         foreach (var w in loaded.Warnings) reporter.Warning(w.ToDiagnosticString());
@@ -146,6 +147,7 @@ public static class CompileStages
 
         var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, $".modelc-{Path.GetFileName(outputPath)}-{Guid.NewGuid():N}"[..^20]);
         Directory.CreateDirectory(staging);
+        var beforeState = clock.Elapsed.TotalSeconds;
         var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab };
         state.Inputs.Add(Fingerprint("model", modelPath, modelPath));
         state.Inputs.Add(Fingerprint("spec", spec.SpecPath, spec.SpecPath));
@@ -157,6 +159,7 @@ public static class CompileStages
             state.DepFiles.Add(file);
         }
         state.TokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
+        state.Lap("load", beforeState);
         return state;
     }
 
@@ -173,7 +176,7 @@ public static class CompileStages
         s.Reporter.Stage("tokens", "calibration and evaluation data");
         s.CalibrationTokens = Tokens(s.Spec.Calibration, "calibration", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
         s.EvaluationTokens = Tokens(s.Spec.Evaluation, "evaluation", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
-        s.Lap("load");
+        s.Lap("tokens");
     }
 
     public static void Calibrate(CompileState s)

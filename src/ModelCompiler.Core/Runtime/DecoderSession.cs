@@ -124,7 +124,9 @@ public sealed class DecoderSession : IDisposable
             IDisposableReadOnlyCollection<OrtValue> outputs;
             try
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 outputs = _session.Run(_runOptions, names, values, _outputNames);
+                ForwardTime.Add(System.Diagnostics.Stopwatch.GetTimestamp() - started);
             }
             catch (OnnxRuntimeException e)
             {
