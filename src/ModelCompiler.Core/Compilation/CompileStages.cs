@@ -216,7 +216,9 @@ public static class CompileStages
         var graph = new OnnxGraph(quantized.Graph);
         var bound = LayerDiscovery.Bind(graph, decisions.Select(d => d.Layer));
         var int8 = QdqInt8Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]), l => s.ActivationRanges[l.ActivationInput]);
-        Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
+        var wholeGraph = s.Spec.Target.Value == CompileTarget.Cuda && s.Fallback == LayerPrecision.Fp16
+            && WholeGraphFp16Transform.Apply(quantized, graph, decisions.Where(d => d.Precision == LayerPrecision.Fp32).Select(d => bound[d.Layer.Name].Node));
+        if (!wholeGraph) Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
         GraphCleanup.Run(graph);
         if (stamp)
             StampMetadata(quantized, s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix, s.Spec);
