@@ -70,7 +70,7 @@ public sealed class ContractTests
 
         var warning = Assert.Single(outcome.GeneratorDiagnostics);
         Assert.Equal("MC4007", warning.Id);
-        Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
+        Assert.Equal(DiagnosticSeverity.Warning, warning.DefaultSeverity);
         Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
         Assert.DoesNotContain("GenerateAsync", outcome.Sources["Demo.StoryModel.g.cs"], StringComparison.Ordinal);
         Assert.Contains("public Outputs Run(", outcome.Sources["Demo.StoryModel.g.cs"], StringComparison.Ordinal);

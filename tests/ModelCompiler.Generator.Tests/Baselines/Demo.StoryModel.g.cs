@@ -247,6 +247,11 @@ namespace Demo
         /// <exception cref="global::System.ObjectDisposedException">This instance is disposed.</exception>
         public long[] GenerateGreedy(global::System.ReadOnlySpan<long> promptTokens, int maxNewTokens, global::System.Threading.CancellationToken cancellationToken = default)
         {
+            if (promptTokens.IsEmpty)
+            {
+                throw new global::System.ArgumentException("The prompt must contain at least one token.", nameof(promptTokens));
+            }
+
             ThrowIfDisposed();
             return Generator.GenerateGreedy(promptTokens, maxNewTokens, cancellationToken);
         }
