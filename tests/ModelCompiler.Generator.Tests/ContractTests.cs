@@ -76,3 +76,83 @@ public sealed class ContractTests
         Assert.Contains("public Outputs Run(", outcome.Sources["Demo.StoryModel.g.cs"], StringComparison.Ordinal);
     }
 }
+
+/// <summary>
+/// The wrapper of the real fp16 GenAI-builder LLaMA (../shared/models/thirdparty/genai-tiny-random-llama-fp16), from a
+/// hand-written contract manifest for its graph: GenerateGreedy from genai_config.json's BOS id carries an fp16 cache,
+/// and its ids equal an argmax chain recomputed from the whole prefix without a cache each step.
+/// </summary>
+public sealed class Fp16DecoderTests
+{
+    private const string Driver = """
+        using System.Collections.Generic;
+        using Microsoft.ML.OnnxRuntime;
+        using ModelCompiler.Runtime;
+
+        namespace Demo.App
+        {
+            internal static class LlamaDriver
+            {
+                public static long[] Generate(string modelPath, int n)
+                {
+                    using var model = new LlamaFp16(modelPath);
+                    return model.GenerateGreedy(new long[] { LlamaFp16.BosTokenId }, n);
+                }
+
+                public static long[] Recompute(string modelPath, int n)
+                {
+                    using var model = new LlamaFp16(modelPath);
+                    using var runOptions = new RunOptions();
+                    var sequence = new List<long> { LlamaFp16.BosTokenId };
+                    for (int i = 0; i < n; i++)
+                    {
+                        using var cache = new KeyValueCache(LlamaFp16.DecoderContract);
+                        long next = TokenSampler.ArgMax(model.Generator.Step(sequence.ToArray(), cache, runOptions));
+                        if (next == LlamaFp16.EosTokenId)
+                        {
+                            break;
+                        }
+
+                        sequence.Add(next);
+                    }
+
+                    return sequence.GetRange(1, sequence.Count - 1).ToArray();
+                }
+
+                public static string CacheAfterPrompt(string modelPath)
+                {
+                    using var model = new LlamaFp16(modelPath);
+                    using var runOptions = new RunOptions();
+                    using var cache = new KeyValueCache(LlamaFp16.DecoderContract);
+                    model.Generator.Step(new long[] { LlamaFp16.BosTokenId, 5, 9 }, cache, runOptions);
+                    var info = cache[0].GetTensorTypeAndShape();
+                    return info.ElementDataType + " " + string.Join(",", info.Shape) + " " + cache.Count + " " + cache.PastLength;
+                }
+            }
+        }
+        """;
+
+    [Fact]
+    public void GenerateGreedy_runs_the_fp16_graph_from_the_configured_bos_with_an_fp16_cache()
+    {
+        string dir = Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "models", "thirdparty", "genai-tiny-random-llama-fp16");
+        string config = File.ReadAllText(Path.Combine(dir, "genai_config.json"));
+        Assert.Contains("\"bos_token_id\": 0", config, StringComparison.Ordinal);
+        var manifest = new TestManifest("/project/obj/modelc/genai_llama_fp16.manifest.json", Fixtures.Read("genai_llama_fp16.manifest.json"),
+            ClassName: "LlamaFp16", Namespace: "Demo", Access: "public", ModelPath: "model.onnx");
+        var outcome = GeneratorHarness.Run([manifest], [Driver]);
+        Assert.Empty(outcome.GeneratorDiagnostics);
+        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
+        var driver = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType("Demo.App.LlamaDriver", throwOnError: true)!;
+        string model = Path.Combine(dir, "model.onnx");
+
+        var generated = (long[])driver.GetMethod("Generate")!.Invoke(null, [model, 8])!;
+        var recomputed = (long[])driver.GetMethod("Recompute")!.Invoke(null, [model, 8])!;
+        string cache = (string)driver.GetMethod("CacheAfterPrompt")!.Invoke(null, [model])!;
+
+        Assert.NotEmpty(generated);
+        Assert.All(generated, id => Assert.InRange(id, 0, 31999));
+        Assert.Equal(recomputed, generated);
+        Assert.Equal("Float16 1,1,3,16 4 3", cache);
+    }
+}
