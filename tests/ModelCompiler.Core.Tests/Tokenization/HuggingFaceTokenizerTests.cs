@@ -77,6 +77,14 @@ public sealed class HuggingFaceTokenizerTests : IDisposable
         Assert.EndsWith("tokenizer.json", tokenizer.SourcePath);
     }
 
+    [Fact]
+    public void Tokenizer_json_beside_the_model_is_found()
+    {
+        var model = Path.Combine(TestPaths.Shared, "models", "thirdparty", "ort-tiny-random-gpt2-fp32", "past.onnx");
+        Assert.Equal(TokenizerJson("ort-tiny-random-gpt2-fp32"), ModelCompiler.Runtime.ModelTokenizer.FindBeside(model, null));
+        Assert.Null(ModelCompiler.Runtime.ModelTokenizer.FindBeside(Path.Combine(_dir, "none.onnx"), null));
+    }
+
     public static TheoryData<string, string> BadFiles => new()
     {
         { "{not json", TokenizationErrors.TokenizerCorrupt },
