@@ -4,6 +4,7 @@ using System.Globalization;
 using ModelCompiler.Calibration;
 using ModelCompiler.Evaluation;
 using ModelCompiler.Import;
+using ModelCompiler.IO;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
 using ModelCompiler.Policies;
@@ -116,14 +117,14 @@ public static class CompileStages
     public static CompileState Load(CompileOptions options, ICompileReporter reporter)
     {
         var clock = Stopwatch.StartNew();
+        CompileOutputs.RequireUsablePaths(options);
         reporter.Stage("spec", options.SpecPath);
         var loaded = SpecLoader.Load(options.SpecPath);
         foreach (var w in loaded.Warnings) reporter.Warning(w.ToDiagnosticString());
         var spec = loaded.Spec;
         var modelPath = Path.GetFullPath(options.ModelPath);
         var outputPath = Path.GetFullPath(options.OutputPath);
-        if (string.Equals(modelPath, outputPath, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
-            throw new ModelCompilerException("MC1007", "--output must differ from --model; modelc never overwrites its input.", outputPath);
+        CompileOutputs.RequireRegularSpecInputs(spec);
 
         // The policy is built first: a predictor file it names fails at its spec line before the model is read.
         var policy = PolicyKinds.Create(spec.Policy);
@@ -145,7 +146,10 @@ public static class CompileStages
                     throw data.Context.Location.Error("MC1043", $"{role} context {data.Context.Value} exceeds the model's maximum sequence length {maxPositions}; lower '{role}.context'.");
         }
 
-        var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, $".modelc-{Path.GetFileName(outputPath)}-{Guid.NewGuid():N}"[..^20]);
+        var tokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
+        CompileOutputs.RequireDisjoint(options, spec, modelPath, externalData, tokenizerPath);
+        foreach (var folder in CompileOutputs.Folders(options)) OutputSet.RemoveStale(folder);
+        var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, OutputSet.HiddenName(Path.GetFileName(outputPath)));
         Directory.CreateDirectory(staging);
         var beforeState = clock.Elapsed.TotalSeconds;
         var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab };
@@ -158,7 +162,7 @@ public static class CompileStages
             state.Inputs.Add(Fingerprint("predictor", file, spec.SpecPath));
             state.DepFiles.Add(file);
         }
-        state.TokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
+        state.TokenizerPath = tokenizerPath;
         state.Lap("load", beforeState);
         return state;
     }
@@ -300,16 +304,25 @@ public static class CompileStages
 
         s.Reporter.Stage("write", s.OutputPath);
         var outDir = Path.GetDirectoryName(s.OutputPath)!;
-        if (attempt.StagedData is not null) File.Move(attempt.StagedData, Path.Combine(outDir, Path.GetFileName(attempt.StagedData)), overwrite: true);
-        if (stagedTokenizer is not null) File.Move(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)), overwrite: true);
-        File.Move(attempt.StagedModel, s.OutputPath, overwrite: true);
-        if (plotWritten) File.Move(plot, Path.Combine(Path.GetDirectoryName(s.Options.ResolvedReportPath)!, Path.GetFileName(plot)), overwrite: true);
-        AtomicFile.WriteAllText(s.Options.ResolvedManifestPath, ManifestWriter.Write(result));
-        AtomicFile.WriteAllText(s.Options.ResolvedReportPath, ReportWriter.Write(result));
+        var set = new OutputSet();
+        if (attempt.StagedData is not null) set.Add(attempt.StagedData, Path.Combine(outDir, Path.GetFileName(attempt.StagedData)));
+        if (stagedTokenizer is not null) set.Add(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)));
+        set.Add(attempt.StagedModel, s.OutputPath);
+        if (plotWritten) set.Add(plot, Path.Combine(Path.GetDirectoryName(s.Options.ResolvedReportPath)!, Path.GetFileName(plot)));
+        set.Add(StageText(attempt.Folder, "report.md", ReportWriter.Write(result)), s.Options.ResolvedReportPath);
         if (s.Options.DepsPath is not null)
-            AtomicFile.WriteAllText(s.Options.DepsPath, string.Join("\n", s.DepFiles.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) + "\n");
+            set.Add(StageText(attempt.Folder, "deps.txt", string.Join("\n", s.DepFiles.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) + "\n"), Path.GetFullPath(s.Options.DepsPath));
+        set.SetRecord(StageText(attempt.Folder, "manifest.json", ManifestWriter.Write(result)), s.Options.ResolvedManifestPath);
+        set.Commit();
         s.Lap("write");
         return result with { Timings = s.Timings.ToList() };
+    }
+
+    private static string StageText(string folder, string name, string text)
+    {
+        var path = Path.Combine(folder, "modelc-staged-" + name);
+        AtomicFile.WriteAllText(path, text);
+        return path;
     }
 
     /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>
