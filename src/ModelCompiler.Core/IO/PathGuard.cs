@@ -55,6 +55,13 @@ public static class PathGuard
             var (kind, id) = FileNode.Stat(full);
             if (kind == FileKind.Directory)
                 throw new ModelCompilerException(BadDestination, $"the {role} is a directory; give a file path.", full);
+            for (var up = Path.GetDirectoryName(full); kind == FileKind.Missing && up is not null; up = Path.GetDirectoryName(up))
+            {
+                var upKind = FileNode.Stat(up).Kind;
+                if (upKind == FileKind.Directory) break;
+                if (upKind != FileKind.Missing)
+                    throw new ModelCompilerException(BadDestination, $"the {role} cannot be written: {up} is a file, not a folder.", full);
+            }
             var key = kind == FileKind.Missing ? MissingKey(full) : Key(id);
             if (seen.TryGetValue(key, out var other))
                 throw new ModelCompilerException(Clash, other.Input
