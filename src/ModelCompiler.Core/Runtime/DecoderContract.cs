@@ -60,14 +60,14 @@ public sealed partial record DecoderContract(
         ModelCompilerException Bad(string message) => new("MC1040", message, path);
         var outputByName = outputs.ToDictionary(o => o.Name, StringComparer.Ordinal);
 
+        if (!inputs.Any(i => i.Name == "input_ids"))
+            throw Bad("not a decoder language model: the graph has no 'input_ids' input.");
         if (!outputByName.TryGetValue("logits", out var logits))
             throw Bad("not a decoder language model: the graph has no 'logits' output.");
-        if (logits.Dims.Length != 3)
+        if (logits.Dims.Length is not (0 or 3)) // rank 0 here: the graph declares no shape
             throw Bad($"not a decoder language model: 'logits' has rank {logits.Dims.Length}, a decoder's logits are [batch, sequence, vocab].");
         if (logits.Type is not (TensorElementType.Float or TensorElementType.Float16 or TensorElementType.BFloat16))
             throw Bad($"'logits' is {logits.Type}; a decoder's logits are float32, float16 or bfloat16.");
-        if (!inputs.Any(i => i.Name == "input_ids"))
-            throw Bad("not a decoder language model: the graph has no 'input_ids' input.");
 
         DecoderInput Index((string Name, TensorElementType Type, int[] Dims) i) => i.Type is TensorElementType.Int32 or TensorElementType.Int64
             ? new DecoderInput(i.Name, i.Type) : throw Bad($"input '{i.Name}' is {i.Type}; it must be int32 or int64.");
@@ -90,7 +90,7 @@ public sealed partial record DecoderContract(
             states.Add(State(input, outputByName, Bad));
         }
         return new DecoderContract(ids!, mask, positions, new DecoderInput("logits", logits.Type), logits.Dims.Length, states, seqlens, total, totalRank,
-            logits.Dims[2] > 0 ? logits.Dims[2] : -1);
+            logits.Dims.Length == 3 && logits.Dims[2] > 0 ? logits.Dims[2] : -1);
     }
 
     private static DecoderState State((string Name, TensorElementType Type, int[] Dims) input,
