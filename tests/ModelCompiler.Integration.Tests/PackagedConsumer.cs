@@ -10,7 +10,6 @@ namespace ModelCompiler.Integration.Tests;
 /// </summary>
 public sealed class PackagedConsumer : IDisposable
 {
-    public const string Version = "0.1.0";
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
 
@@ -33,13 +32,18 @@ public sealed class PackagedConsumer : IDisposable
             throw new InvalidOperationException("dotnet pack of the ModelCompiler package failed:\n" + Pack);
         }
 
-        Nupkg = Path.Combine(Feed, $"ModelCompiler.{Version}.nupkg");
+        // The version comes from git (MinVer): read it from the package's name.
+        Nupkg = Directory.GetFiles(Feed, "ModelCompiler.*.nupkg").Single(f => !Path.GetFileName(f).StartsWith("ModelCompiler.Cli.", StringComparison.Ordinal));
+        Version = Path.GetFileNameWithoutExtension(Nupkg)["ModelCompiler.".Length..];
         _consumer = new Lazy<string>(CreateConsumer);
     }
 
     public string Root { get; }
     public string Feed { get; }
     public string Nupkg { get; }
+
+    /// <summary>The packed version (from git: MinVer).</summary>
+    public string Version { get; }
     public CommandResult Pack { get; }
 
     /// <summary>The consumer project's folder (created, restored and with models imported on first use).</summary>
