@@ -35,5 +35,8 @@ namespace ModelCompiler.Tasks
 
         /// <summary>An argument holds a double quote, which modelc's response file cannot carry.</summary>
         public const string UnquotableArgument = "MC1210";
+
+        /// <summary>The report could not be appended to ModelCompiler_SummaryFile (a warning).</summary>
+        public const string SummaryFileNotWritten = "MC1220";
     }
 }
