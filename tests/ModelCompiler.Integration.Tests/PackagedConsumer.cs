@@ -65,6 +65,9 @@ public sealed class PackagedConsumer : IDisposable
     public string CopiedModel(string stem) => Path.Combine(OutputDir, "models", stem + ".q.onnx");
     public string EditorConfig => Path.Combine(Dir, "obj", "Debug", "net10.0", "Consumer.GeneratedMSBuildEditorConfig.editorconfig");
 
+    /// <summary>Creates the consumer (restored, models imported) if no test did yet; returns its folder.</summary>
+    public string EnsureCreated() => _consumer.Value;
+
     /// <summary>The first successful build, made when a test first asks for it.</summary>
     public CommandResult FirstBuild => _firstBuild ??= EnsureConsumer(() => Build());
     private CommandResult? _firstBuild;
@@ -169,7 +172,7 @@ public sealed class PackagedConsumer : IDisposable
 
     // Only the temporary feed may provide ModelCompiler; everything else comes from the packages this machine
     // already has, else from nuget.org.
-    private string NuGetConfig()
+    public string NuGetConfig()
     {
         var globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p
             ? p
