@@ -5,12 +5,12 @@ using System.Text.RegularExpressions;
 namespace ModelCompiler.Tasks
 {
     /// <summary>
-    /// Which of modelc's stage lines (<c>[calibrate] 36 layers, 8192 tokens</c>, <c>[evaluate:cpu] window 3/8, …</c>)
+    /// Which of modelc's stage lines (<c>[calibrate] 36 layers, 8192 tokens</c>, <c>[validate cpu] window 3/8, …</c>)
     /// the build shows: none in the first seconds (a quick run stays quiet), then at most one every few seconds.
     /// </summary>
     internal sealed class StageProgress
     {
-        private static readonly Regex StageLine = new Regex(@"^\[[A-Za-z0-9:._-]+\] ", RegexOptions.CultureInvariant);
+        private static readonly Regex StageLine = new Regex(@"^\[[A-Za-z0-9:._ -]+\] ", RegexOptions.CultureInvariant);
 
         private readonly Stopwatch _clock;
         private readonly TimeSpan _quiet;
