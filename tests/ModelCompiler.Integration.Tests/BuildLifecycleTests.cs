@@ -125,7 +125,6 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
     {
         File.SetLastWriteTimeUtc(consumer.EvaluationText(Tiny), DateTime.UtcNow);
         var summaryFile = Path.Combine(consumer.Root, "step summary", "summary.md");
-        File.Delete(summaryFile);
 
         // Default verbosity, as a developer types it (the summary must not need -v:n).
         var build = Log(DotNetCli.Run(consumer.Dir, ["build", "-nodeReuse:false", $"-p:ModelCompiler_SummaryFile={summaryFile}"], TimeSpan.FromMinutes(5)));
