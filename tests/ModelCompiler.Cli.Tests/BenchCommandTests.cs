@@ -68,6 +68,40 @@ public sealed class BenchCommandTests(ModelcFixture fixture) : IDisposable
             $"peak RSS: large {largePeak} B, small {smallPeak} B, large model's weights {largeBytes} B");
     }
 
+    [Fact]
+    public void Profile_ShowsTheInt8ModelRunningIntegerMatMulKernels()
+    {
+        var spec = Path.Combine(_dir, "q.yaml");
+        File.WriteAllText(spec, "calibration:\n  generated: { tokens: 128, seed: 1 }\n  context: 64\nevaluation:\n  generated: { tokens: 128, seed: 2 }\n  context: 64\npolicy:\n  kind: all-int8\n");
+        var int8 = Path.Combine(_dir, "q.onnx");
+        var c = Modelc.Run("compile", "--model", fixture.ModelPath, "--spec", spec, "-o", int8);
+        Assert.True(c.ExitCode == 0, c.ToString());
+
+        var profiles = Path.Combine(_dir, "profiles");
+        var r = Modelc.Run("bench", fixture.ModelPath, "--compare", int8, "--prefill", "16", "--decode", "2", "--repeats", "1", "--warmup", "0",
+            "--profile", profiles, "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var results = JsonDocument.Parse(r.StdOut).RootElement.GetProperty("results").EnumerateArray().ToArray();
+
+        string[] Ops(JsonElement result)
+        {
+            var profile = result.GetProperty("profile");
+            Assert.StartsWith(Path.GetFullPath(profiles), profile.GetProperty("file").GetString());
+            Assert.True(File.Exists(profile.GetProperty("file").GetString()));
+            var ops = profile.GetProperty("ops").EnumerateArray().ToArray();
+            Assert.Equal(1.0, ops.Sum(o => o.GetProperty("share").GetDouble()), 0.01);
+            Assert.All(ops, o => Assert.True(o.GetProperty("calls").GetInt32() > 0));
+            return ops.Select(o => o.GetProperty("op").GetString()!).ToArray();
+        }
+        var fp32 = Ops(results[0]);
+        var quantized = Ops(results[1]);
+        Assert.Contains("MatMul", fp32);
+        Assert.DoesNotContain(fp32, op => op.Contains("Integer", StringComparison.Ordinal));
+        // Every projection is INT8: ORT must have fused the QDQ pairs into integer kernels, and no weight is dequantized at run time.
+        Assert.Contains(quantized, op => op is "MatMulIntegerToFloat" or "MatMulInteger" or "QLinearMatMul" or "DynamicQuantizeMatMul");
+        Assert.DoesNotContain("DequantizeLinear", quantized);
+    }
+
     [Theory]
     [InlineData("MC1006", "--prefill", "0")]
     [InlineData("MC1006", "--decode", "-1")]

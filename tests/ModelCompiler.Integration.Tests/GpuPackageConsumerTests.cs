@@ -64,6 +64,7 @@ public sealed class GpuPackageConsumerTests(PackagedConsumer consumer)
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="ModelCompiler" Version="{consumer.Version}" />
+                <PackageReference Include="ModelCompiler.Runtime" Version="{consumer.Version}" />
                 <PackageReference Include="Microsoft.ML.OnnxRuntime.Gpu.Linux" Version="1.31.0" />
                 <PackageReference Include="System.Numerics.Tensors" Version="9.0.19" />
                 <QuantizedModel Include="models/{Stem}.onnx" Spec="models/{Stem}.quant.yaml" ClassName="GpuStory" />

@@ -5,7 +5,7 @@ using ModelCompiler.Tests;
 namespace ModelCompiler.Integration.Tests;
 
 /// <summary>
-/// The public packages: `dotnet pack` at the root packs only ModelCompiler and ModelCompiler.Cli, and the
+/// The public packages: `dotnet pack` at the root packs only ModelCompiler, ModelCompiler.Cli and ModelCompiler.Runtime (the generated wrappers' library), and the
 /// ModelCompiler.Cli package installs as a dotnet tool whose `modelc` runs. In the packaged-consumer collection so
 /// that no two builds of the same projects run at once.
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class ToolPackageTests(PackagedConsumer package)
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
 
     [Fact]
-    public void Only_the_build_package_and_the_tool_are_packable()
+    public void Only_the_build_package_the_tool_and_the_runtime_library_are_packable()
     {
         // The same evaluation `dotnet pack ModelCompiler.sln` makes: it skips every project whose IsPackable is false.
         var list = DotNetCli.Run(TestPaths.RepoRoot,
@@ -28,7 +28,7 @@ public sealed class ToolPackageTests(PackagedConsumer package)
             .Distinct()
             .ToList();
         Assert.True(projects.Count >= 10, list.ToString()); // every project of the solution answered
-        Assert.Equal(["ModelCompiler", "ModelCompiler.Cli"], projects.Where(p => p.Packable).Select(p => p.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(["ModelCompiler", "ModelCompiler.Cli", "ModelCompiler.Runtime"], projects.Where(p => p.Packable).Select(p => p.Id).Order(StringComparer.Ordinal));
     }
 
     [Fact]

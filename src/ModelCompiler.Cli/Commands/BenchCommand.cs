@@ -26,10 +26,11 @@ internal static class BenchCommand
         var provider = CliOptions.Provider();
         var ortNative = CliOptions.OrtNative();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var profile = new Option<string?>("--profile") { Description = "Folder for ONNX Runtime profiles: one extra untimed run per model, kernel time summed per operator type." };
 
         var cmd = new Command("bench", "Prefill and decode speed, and peak memory, of decoder models side by side (ONNX Runtime).");
         cmd.Arguments.Add(model);
-        foreach (var o in new Option[] { compare, prefill, decode, threads, repeats, warmup, seed, provider, ortNative, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { compare, prefill, decode, threads, repeats, warmup, seed, provider, ortNative, profile, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var settings = new BenchmarkSettings(parse.GetValue(prefill), parse.GetValue(decode), parse.GetValue(warmup), parse.GetValue(repeats), parse.GetValue(seed));
@@ -50,17 +51,32 @@ internal static class BenchCommand
                 if (!File.Exists(m)) throw new ModelCompilerException("MC1001", "model file not found; check the path.", m);
             ExecutionProviders.UseNativeLibrary(parse.GetValue(ortNative));
 
-            DecoderSession Open(string path)
+            var profileDir = parse.GetValue(profile) is { } p ? Directory.CreateDirectory(Path.GetFullPath(p)).FullName : null;
+            DecoderSession Open(string path, bool profiled)
             {
                 using var options = ExecutionProviders.Create(providerName, path);
                 options.IntraOpNumThreads = threadCount;
                 options.InterOpNumThreads = 1;
+                if (profiled)
+                {
+                    // The prefix first: setting EnableProfiling hands ORT the prefix it has at that moment.
+                    options.ProfileOutputPathPrefix = Path.Combine(profileDir!, Path.GetFileNameWithoutExtension(path) + "-");
+                    options.EnableProfiling = true;
+                }
                 return new DecoderSession(path, options);
             }
 
             var progress = new Progress(models);
-            var results = DecoderBenchmark.Run(models, Open, settings, progress);
+            var results = DecoderBenchmark.Run(models, m => Open(m, false), settings, progress);
             var baseline = results[0];
+            var profiles = new Dictionary<string, (string File, IReadOnlyList<OpTime> Ops)>(StringComparer.Ordinal);
+            if (profileDir is not null)
+                foreach (var m in models)
+                {
+                    progress.Report(new BenchmarkProgress(m, "profile", 1, 1));
+                    var file = DecoderBenchmark.Profile(m, x => Open(x, true), settings);
+                    profiles[m] = (Path.GetFullPath(file), OrtProfile.ByOpType(file));
+                }
 
             if (parse.GetValue(json))
             {
@@ -71,7 +87,7 @@ internal static class BenchCommand
                     ["prefill"] = settings.PrefillTokens,
                     ["decode"] = settings.DecodeTokens,
                     ["repeats"] = settings.Repeats,
-                    ["results"] = results.Select(r => new Dictionary<string, object>
+                    ["results"] = results.Select(r => new Dictionary<string, object?>
                     {
                         ["model"] = r.Model,
                         ["prefill_tokens_per_s"] = Math.Round(r.PrefillTokensPerSecond, 2),
@@ -80,6 +96,14 @@ internal static class BenchCommand
                         ["prefill_seconds"] = r.PrefillSeconds.Select(s => Math.Round(s, 5)).ToArray(),
                         ["decode_seconds"] = r.DecodeSeconds.Select(s => Math.Round(s, 5)).ToArray(),
                         ["ratios"] = DecoderBenchmark.Ratios(r, baseline).ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
+                        ["profile"] = profiles.TryGetValue(r.Model, out var prof) ? new Dictionary<string, object>
+                        {
+                            ["file"] = prof.File,
+                            ["ops"] = prof.Ops.Select(o => new Dictionary<string, object>
+                            {
+                                ["op"] = o.OpType, ["microseconds"] = Math.Round(o.Microseconds), ["calls"] = o.Calls, ["share"] = Math.Round(o.Share, 4),
+                            }).ToArray(),
+                        } : null,
                     }).ToArray(),
                 };
                 Console.WriteLine(JsonSerializer.Serialize(payload));
@@ -96,6 +120,12 @@ internal static class BenchCommand
                         $"prefill {ratios["prefill_tokens_per_s"]:F2}×, decode {ratios["decode_tokens_per_s"]:F2}×, RSS {ratios["peak_rss_bytes"]:F2}×");
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{Path.GetFileName(r.Model),-40} {r.PrefillTokensPerSecond,14:F1} {r.DecodeTokensPerSecond,13:F1} {r.PeakRssBytes / 1048576.0,13:F1}  {versus}"));
+                }
+                foreach (var (m, prof) in profiles)
+                {
+                    Console.WriteLine($"profile of {Path.GetFileName(m)} ({prof.File}): kernel time by operator type");
+                    foreach (var o in prof.Ops.Take(8))
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {o.OpType,-28} {o.Share,7:P1} {o.Microseconds / 1000,10:F1} ms {o.Calls,7} calls"));
                 }
             }
             return ExitCodes.Success;

@@ -87,6 +87,17 @@ public static class DecoderBenchmark
         }
     }
 
+    /// <summary>
+    /// One untimed prefill + decode with ONNX Runtime's profiler on, after the timed runs so it cannot slow them;
+    /// <paramref name="openProfiled"/> returns a session whose options enable profiling. Returns the profile file.
+    /// </summary>
+    public static string Profile(string model, Func<string, DecoderSession> openProfiled, BenchmarkSettings settings)
+    {
+        using var session = openProfiled(model);
+        RunOnce(session, Prompt(session, settings), settings.DecodeTokens);
+        return session.Session.EndProfiling();
+    }
+
     /// <summary>Each result's figures over the first (baseline) result's: prefill, decode and peak RSS.</summary>
     public static IReadOnlyDictionary<string, double> Ratios(BenchmarkResult result, BenchmarkResult baseline) => new Dictionary<string, double>
     {

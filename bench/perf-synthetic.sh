@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the figures of docs/performance.md on a synthetic LLaMA of realistic width.
+# Usage: bench/perf-synthetic.sh [dim=2048] [hidden=5632] [layers=4] [vocab=32000] [tokens=512]
+# Makes the model (random weights scaled like a trained model's, two planted spike layers), then:
+#   1. compiles it all-INT8, mixed (spike policy: the planted layers stay fp32) and all-FP16 (policy none, fallback fp16),
+#      each data-free on `tokens` calibration and `tokens` evaluation tokens, printing wall / forward seconds,
+#      the stages and peak RSS (from --json and /usr/bin/time);
+#   2. times fp32 vs the three in one interleaved `modelc bench` run (prefill 256, decode 32, 2 threads, median of 5)
+#      with an ORT profile of each.
+# Needs ~8 GB of RAM at the default size. Prints JSON lines; the work folder is removed at the end.
+set -euo pipefail
+dim=${1:-2048} hidden=${2:-5632} layers=${3:-4} vocab=${4:-32000} tokens=${5:-512}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dotnet build "$root/src/ModelCompiler.Cli" -c Release -v q -nologo >/dev/null
+modelc="dotnet $root/src/ModelCompiler.Cli/bin/Release/net10.0/modelc.dll"
+heads=$(( dim / 64 ))
+$modelc import synthetic-llama --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$heads" \
+  --vocab "$vocab" --seed 1 --spike-layers 0,$(( layers - 1 )) --output "$work/fp32.onnx" >&2
+echo "{\"model_bytes\": $(du -cb "$work"/fp32.onnx* | tail -1 | cut -f1)}"
+
+compile() { # name, policy yaml, fallback
+  cat > "$work/$1.yaml" <<YAML
+target: cpu
+calibration:
+  generated: { tokens: $tokens, seed: 1 }
+evaluation:
+  generated: { tokens: $tokens, seed: 2 }
+policy:
+$2
+fallback: $3
+YAML
+  /usr/bin/time -f '%M %e' -o "$work/$1.time" \
+    $modelc compile --model "$work/fp32.onnx" --spec "$work/$1.yaml" -o "$work/$1.onnx" --threads 2 --gates-as-warnings --json 2> "$work/$1.err" > "$work/$1.json"
+  python3 - "$1" "$work/$1.json" "$work/$1.time" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[2])); rss_kb, wall = open(sys.argv[3]).read().split()
+p = j["providers"][0]
+print(json.dumps({"name": sys.argv[1], **{k: j[k] for k in ("int8_layers", "layers", "timings_seconds", "wall_seconds", "forward_seconds", "peak_rss_bytes")},
+                  "process_wall_seconds": float(wall), "process_peak_rss_bytes": int(rss_kb) * 1024,
+                  "perplexity_increase_pct": p["perplexity_increase_pct"], "mean_kl": p["mean_kl_divergence"], "top1": p["top1_agreement"]}))
+PY
+  tail -1 "$work/$1.err"
+}
+compile int8 "  kind: all-int8" fp32
+compile mixed "  kind: spike" fp32
+compile fp16 "  kind: none" fp16
+
+$modelc bench "$work/fp32.onnx" --compare "$work/int8.onnx" "$work/mixed.onnx" "$work/fp16.onnx" \
+  --prefill 256 --decode 32 --threads 2 --repeats 5 --profile "$work/profiles" --json
