@@ -41,5 +41,8 @@ namespace ModelCompiler.Tasks
 
         /// <summary>The TargetDirectory metadata is absolute or climbs out of the output folder.</summary>
         public const string TargetDirectoryEscapes = "MC1212";
+
+        /// <summary>The report could not be appended to ModelCompiler_SummaryFile (a warning).</summary>
+        public const string SummaryFileNotWritten = "MC1220";
     }
 }

@@ -10,7 +10,6 @@ namespace ModelCompiler.Integration.Tests;
 /// </summary>
 public sealed class PackagedConsumer : IDisposable
 {
-    public const string Version = "0.1.0";
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
 
@@ -33,7 +32,8 @@ public sealed class PackagedConsumer : IDisposable
             throw new InvalidOperationException("dotnet pack of the ModelCompiler package failed:\n" + Pack);
         }
 
-        // The generated decoders' runtime library; referenced by the consumer until the build package depends on it.
+        // The generated decoders' runtime library: a package of its own beside the build package (Grpc.Tools and
+        // Google.Protobuf style), with the same version.
         var runtime = Path.Combine(TestPaths.RepoRoot, "src", "ModelCompiler.Runtime", "ModelCompiler.Runtime.csproj");
         var packRuntime = DotNetCli.Run(TestPaths.RepoRoot, ["pack", runtime, "-c", configuration, "-o", Feed, "-tl:off", "-nodeReuse:false"], PackTimeout);
         if (!packRuntime.Succeeded)
@@ -41,13 +41,18 @@ public sealed class PackagedConsumer : IDisposable
             throw new InvalidOperationException("dotnet pack of ModelCompiler.Runtime failed:\n" + packRuntime);
         }
 
-        Nupkg = Path.Combine(Feed, $"ModelCompiler.{Version}.nupkg");
+        // The version comes from git (MinVer): read it from the build package's name (ModelCompiler.<digit>…).
+        Nupkg = Directory.GetFiles(Feed, "ModelCompiler.*.nupkg").Single(f => char.IsDigit(Path.GetFileName(f)["ModelCompiler.".Length]));
+        Version = Path.GetFileNameWithoutExtension(Nupkg)["ModelCompiler.".Length..];
         _consumer = new Lazy<string>(CreateConsumer);
     }
 
     public string Root { get; }
     public string Feed { get; }
     public string Nupkg { get; }
+
+    /// <summary>The packed version (from git: MinVer).</summary>
+    public string Version { get; }
     public CommandResult Pack { get; }
 
     /// <summary>The consumer project's folder (created, restored and with models imported on first use).</summary>
@@ -68,6 +73,9 @@ public sealed class PackagedConsumer : IDisposable
     public string OutputDir => Path.Combine(Dir, "bin", "Debug", "net10.0");
     public string CopiedModel(string stem) => Path.Combine(OutputDir, "models", stem + ".q.onnx");
     public string EditorConfig => Path.Combine(Dir, "obj", "Debug", "net10.0", "Consumer.GeneratedMSBuildEditorConfig.editorconfig");
+
+    /// <summary>Creates the consumer (restored, models imported) if no test did yet; returns its folder.</summary>
+    public string EnsureCreated() => _consumer.Value;
 
     /// <summary>The first successful build, made when a test first asks for it.</summary>
     public CommandResult FirstBuild => _firstBuild ??= EnsureConsumer(() => Build());
@@ -200,7 +208,7 @@ public sealed class PackagedConsumer : IDisposable
 
     // Only the temporary feed may provide ModelCompiler; everything else comes from the packages this machine
     // already has, else from nuget.org.
-    private string NuGetConfig()
+    public string NuGetConfig()
     {
         var globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p
             ? p
