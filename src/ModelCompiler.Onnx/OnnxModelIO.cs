@@ -49,6 +49,8 @@ public static class OnnxModelIO
         var fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
             throw new ModelCompilerException("MC1001", "model file not found; check the path.", fullPath);
+        if (FileNode.Stat(fullPath).Kind != FileKind.Regular)
+            throw new ModelCompilerException("MC1070", "the model is not a regular file (a FIFO, socket or device); give a file.", fullPath);
 
         ModelProto model;
         try
@@ -168,7 +170,7 @@ public static class OnnxModelIO
         if (string.IsNullOrEmpty(location))
             throw new ModelCompilerException("MC1003", $"tensor '{tensor.Name}' is stored externally but has no 'location'.", modelPath);
 
-        var dataPath = ResolveExternalLocation(location, modelDir, tensor.Name, modelPath);
+        var dataPath = ExternalDataGuard.RealPathToRead(ResolveExternalLocation(location, modelDir, tensor.Name, modelPath), modelDir, location, tensor.Name, modelPath);
         if (!handles.TryGetValue(dataPath, out var stream))
         {
             if (!File.Exists(dataPath))

@@ -73,6 +73,9 @@ namespace ModelCompiler.Tasks
         /// <summary>The project that declares the item: where errors about the item itself point.</summary>
         public string? ProjectFile { get; set; }
 
+        /// <summary>A file the Markdown report is appended to after each run (ModelCompiler_SummaryFile, e.g. $GITHUB_STEP_SUMMARY).</summary>
+        public string? SummaryFile { get; set; }
+
         /// <summary>The report, when modelc wrote one in this run (also after a missed gate).</summary>
         [Output]
         public string? WrittenReport { get; private set; }
@@ -96,6 +99,7 @@ namespace ModelCompiler.Tasks
         public override bool Execute()
         {
             base.UseCommandProcessor = false;
+            _progress = new StageProgress();
             var reportBefore = LastWrite(Report);
             var ok = base.Execute() && !Log.HasLoggedErrors;
 
@@ -108,6 +112,7 @@ namespace ModelCompiler.Tasks
                 // After a failure the report says why: show it where a failing build's output is read.
                 Log.LogMessage(ok ? MessageImportance.Normal : MessageImportance.High,
                     "ModelCompiler: {0} report: {1}", ModelName, Report);
+                LogSummary();
             }
 
             return ok;
@@ -233,7 +238,9 @@ namespace ModelCompiler.Tasks
             var diagnostic = DiagnosticLine.TryParse(singleLine);
             if (diagnostic == null)
             {
-                Log.LogMessage(MessageImportance.Low, "{0}", singleLine);
+                // A long run shows its stage (throttled) where a plain `dotnet build` prints; the rest is detail.
+                var show = _progress?.ShouldShow(singleLine) == true;
+                Log.LogMessage(show ? MessageImportance.High : MessageImportance.Low, show ? "ModelCompiler: {0}: {1}" : "{1}", ModelName, singleLine);
                 return;
             }
 
@@ -265,6 +272,39 @@ namespace ModelCompiler.Tasks
             }
 
             return false;
+        }
+
+        private StageProgress? _progress;
+
+        // One line per model at the importance a plain `dotnet build` shows (High: its default verbosity is minimal),
+        // and the report appended to the summary file.
+        private void LogSummary()
+        {
+            var line = BuildSummary.FromManifest(Manifest, Model, Report,
+                string.IsNullOrEmpty(ProjectFile) ? null : Path.GetDirectoryName(ProjectFile));
+            if (line != null)
+            {
+                Log.LogMessage(MessageImportance.High, "{0}", line);
+            }
+
+            if (!string.IsNullOrEmpty(SummaryFile))
+            {
+                try
+                {
+                    var directory = Path.GetDirectoryName(Path.GetFullPath(SummaryFile));
+                    if (!string.IsNullOrEmpty(directory))
+                    {
+                        Directory.CreateDirectory(directory);
+                    }
+
+                    File.AppendAllText(SummaryFile, File.ReadAllText(Report).TrimEnd() + "\n\n", Utf8NoBom);
+                }
+                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is ArgumentException || e is NotSupportedException)
+                {
+                    Log.LogWarning(null, TaskCodes.SummaryFileNotWritten, null, ProjectFile, 0, 0, 0, 0,
+                        "the report could not be appended to ModelCompiler_SummaryFile '{0}': {1}", SummaryFile, e.Message);
+                }
+            }
         }
 
         private static DateTime? LastWrite(string path) => File.Exists(path) ? File.GetLastWriteTimeUtc(path) : (DateTime?)null;

@@ -145,6 +145,22 @@ namespace ModelCompiler.Tasks
             var stem = Path.GetFileNameWithoutExtension(modelPath);
             var className = item.GetMetadata("ClassName").Trim();
             var outputModel = Path.Combine(outputDir, stem + QuantizedSuffix + ".onnx");
+            if (className.Length > 0 && !Identifiers.IsValid(className))
+            {
+                LogItemError(TaskCodes.InvalidClassName,
+                    $"QuantizedModel '{item.ItemSpec}' has ClassName=\"{className}\", which is not a C# identifier: use letters, digits and '_', not starting with a digit, and not a keyword.");
+                return null;
+            }
+
+            var explicitTarget = item.GetMetadata("TargetDirectory").Trim().Replace('\\', '/');
+            if (explicitTarget.StartsWith("/", StringComparison.Ordinal) || Path.IsPathRooted(explicitTarget) || explicitTarget.Contains(":")
+                || explicitTarget.Split('/').Any(part => part == ".."))
+            {
+                LogItemError(TaskCodes.TargetDirectoryEscapes,
+                    $"QuantizedModel '{item.ItemSpec}' has TargetDirectory=\"{item.GetMetadata("TargetDirectory")}\", which leaves the output folder: use a relative folder without '..'.");
+                return null;
+            }
+
             var targetDir = TargetDirectory(item, modelPath, projectDir);
 
             var r = new TaskItem(modelPath);

@@ -35,5 +35,14 @@ namespace ModelCompiler.Tasks
 
         /// <summary>An argument holds a double quote, which modelc's response file cannot carry.</summary>
         public const string UnquotableArgument = "MC1210";
+
+        /// <summary>The ClassName metadata is not a C# identifier.</summary>
+        public const string InvalidClassName = "MC1211";
+
+        /// <summary>The TargetDirectory metadata is absolute or climbs out of the output folder.</summary>
+        public const string TargetDirectoryEscapes = "MC1212";
+
+        /// <summary>The report could not be appended to ModelCompiler_SummaryFile (a warning).</summary>
+        public const string SummaryFileNotWritten = "MC1220";
     }
 }

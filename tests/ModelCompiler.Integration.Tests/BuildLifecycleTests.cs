@@ -74,6 +74,9 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         var ids = lines[1].Trim().Split(' ');
         Assert.Equal(20, ids.Length);
         Assert.Equal(["403", "407", "261", "378"], ids[..4]);
+        // await foreach over GenerateAsync (greedy by default) streams the same ids; cancelling after 5 stops it there.
+        Assert.Equal(lines[1].Trim(), lines[2].Trim());
+        Assert.Equal("5 cancelled", lines[3].Trim());
     }
 
     [Fact, Step(2)]
@@ -121,6 +124,30 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
     }
 
     [Fact, Step(5)]
+    public void A_plain_build_prints_one_summary_line_per_model_and_appends_the_report_to_the_summary_file()
+    {
+        File.SetLastWriteTimeUtc(consumer.EvaluationText(Tiny), DateTime.UtcNow);
+        var summaryFile = Path.Combine(consumer.Root, "step summary", "summary.md");
+
+        // Default verbosity, as a developer types it (the summary must not need -v:n).
+        var build = Log(DotNetCli.Run(consumer.Dir, ["build", "-nodeReuse:false", $"-p:ModelCompiler_SummaryFile={summaryFile}"], TimeSpan.FromMinutes(5)));
+
+        Assert.True(build.Succeeded, build.ToString());
+        // The expected line from the manifest modelc wrote, read here with System.Text.Json.
+        using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(consumer.Manifest(Tiny)));
+        var metrics = manifest.RootElement.GetProperty("metrics");
+        var increase = metrics.GetProperty("perplexity_increase_pct").GetDouble();
+        var report = Path.Combine("obj", "Debug", "net10.0", "modelcompiler", Tiny, Tiny + ".report.md");
+        var expected = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"ModelCompiler: {Tiny}.onnx → INT8 {metrics.GetProperty("int8_layers").GetInt32()}/{metrics.GetProperty("layers").GetInt32()} layers, perplexity {(increase < 0 ? "-" : "+")}{Math.Abs(increase):0.00}% (gate 2%), report {report}");
+        var lines = build.Output.Split('\n').Select(l => l.Trim()).ToList();
+        Assert.Single(lines, l => l == expected);
+        Assert.DoesNotContain(lines, l => l.StartsWith($"ModelCompiler: {Story}.onnx", StringComparison.Ordinal)); // up to date: modelc did not run
+
+        Assert.Equal(File.ReadAllText(consumer.Report(Tiny)).TrimEnd() + "\n\n", File.ReadAllText(summaryFile));
+    }
+
+    [Fact, Step(6)]
     public void Publish_without_building_carries_the_quantized_model_and_its_tokenizer()
     {
         var publishDir = Path.Combine(consumer.Root, "publish");
@@ -136,7 +163,7 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         }
     }
 
-    [Fact, Step(6)]
+    [Fact, Step(7)]
     public void A_missed_gate_fails_the_build_at_the_gate_in_the_spec_until_it_is_fixed()
     {
         consumer.WriteSpec(Story, "max_perplexity: 1.0");
@@ -156,7 +183,7 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         Assert.Equal(error, Assert.Single(GateErrors(again, Story, "error")));
     }
 
-    [Fact, Step(7)]
+    [Fact, Step(8)]
     public void Gates_as_warnings_reports_the_missed_gate_and_builds()
     {
         consumer.WriteSpec(Story, "max_perplexity: 1.0");
@@ -170,7 +197,7 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         Assert.True(File.Exists(consumer.CopiedModel(Story)));
     }
 
-    [Fact, Step(8)]
+    [Fact, Step(9)]
     public void Clean_removes_what_modelc_wrote_and_the_copies()
     {
         Assert.True(File.Exists(consumer.QuantizedModel(Story)));

@@ -55,7 +55,7 @@ public sealed class PackageContentsTests(PackagedConsumer package)
         var metadata = nuspec.Root.Element(ns + "metadata")!;
 
         Assert.Equal("ModelCompiler", metadata.Element(ns + "id")!.Value);
-        Assert.Equal(PackagedConsumer.Version, metadata.Element(ns + "version")!.Value);
+        Assert.Equal(package.Version, metadata.Element(ns + "version")!.Value);
         Assert.Equal("true", metadata.Element(ns + "developmentDependency")?.Value);
         Assert.Empty(metadata.Descendants(ns + "dependency"));
     }

@@ -10,7 +10,6 @@ namespace ModelCompiler.Integration.Tests;
 /// </summary>
 public sealed class PackagedConsumer : IDisposable
 {
-    public const string Version = "0.1.0";
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
 
@@ -33,13 +32,27 @@ public sealed class PackagedConsumer : IDisposable
             throw new InvalidOperationException("dotnet pack of the ModelCompiler package failed:\n" + Pack);
         }
 
-        Nupkg = Path.Combine(Feed, $"ModelCompiler.{Version}.nupkg");
+        // The generated decoders' runtime library: a package of its own beside the build package (Grpc.Tools and
+        // Google.Protobuf style), with the same version.
+        var runtime = Path.Combine(TestPaths.RepoRoot, "src", "ModelCompiler.Runtime", "ModelCompiler.Runtime.csproj");
+        var packRuntime = DotNetCli.Run(TestPaths.RepoRoot, ["pack", runtime, "-c", configuration, "-o", Feed, "-tl:off", "-nodeReuse:false"], PackTimeout);
+        if (!packRuntime.Succeeded)
+        {
+            throw new InvalidOperationException("dotnet pack of ModelCompiler.Runtime failed:\n" + packRuntime);
+        }
+
+        // The version comes from git (MinVer): read it from the build package's name (ModelCompiler.<digit>…).
+        Nupkg = Directory.GetFiles(Feed, "ModelCompiler.*.nupkg").Single(f => char.IsDigit(Path.GetFileName(f)["ModelCompiler.".Length]));
+        Version = Path.GetFileNameWithoutExtension(Nupkg)["ModelCompiler.".Length..];
         _consumer = new Lazy<string>(CreateConsumer);
     }
 
     public string Root { get; }
     public string Feed { get; }
     public string Nupkg { get; }
+
+    /// <summary>The packed version (from git: MinVer).</summary>
+    public string Version { get; }
     public CommandResult Pack { get; }
 
     /// <summary>The consumer project's folder (created, restored and with models imported on first use).</summary>
@@ -60,6 +73,9 @@ public sealed class PackagedConsumer : IDisposable
     public string OutputDir => Path.Combine(Dir, "bin", "Debug", "net10.0");
     public string CopiedModel(string stem) => Path.Combine(OutputDir, "models", stem + ".q.onnx");
     public string EditorConfig => Path.Combine(Dir, "obj", "Debug", "net10.0", "Consumer.GeneratedMSBuildEditorConfig.editorconfig");
+
+    /// <summary>Creates the consumer (restored, models imported) if no test did yet; returns its folder.</summary>
+    public string EnsureCreated() => _consumer.Value;
 
     /// <summary>The first successful build, made when a test first asks for it.</summary>
     public CommandResult FirstBuild => _firstBuild ??= EnsureConsumer(() => Build());
@@ -119,6 +135,7 @@ public sealed class PackagedConsumer : IDisposable
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="ModelCompiler" Version="{Version}" />
+                <PackageReference Include="ModelCompiler.Runtime" Version="{Version}" />
                 <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
               </ItemGroup>
               <ItemGroup>
@@ -133,6 +150,32 @@ public sealed class PackagedConsumer : IDisposable
             Console.WriteLine($"{typeof(Demo.StoryModel).FullName} {typeof(Demo.TinyStory).FullName} {File.Exists(model)}");
             using var m = new Demo.StoryModel();
             Console.WriteLine(string.Join(" ", m.GenerateGreedy(new long[] { 1 }, 20)));
+            var streamed = new List<long>();
+            await foreach (var id in m.GenerateAsync(new long[] { 1 }, 20))
+            {
+                streamed.Add(id);
+            }
+
+            Console.WriteLine(string.Join(" ", streamed));
+            using var cts = new CancellationTokenSource();
+            var before = new List<long>();
+            try
+            {
+                await foreach (var id in m.GenerateAsync(new long[] { 1 }, 20, cancellationToken: cts.Token))
+                {
+                    before.Add(id);
+                    if (before.Count == 5)
+                    {
+                        cts.Cancel();
+                    }
+                }
+
+                Console.WriteLine($"{before.Count} not cancelled");
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine($"{before.Count} cancelled");
+            }
             """);
 
         var restore = DotNetCli.Run(Dir, ["restore", "-tl:off", "-nodeReuse:false"], BuildTimeout);
@@ -165,7 +208,7 @@ public sealed class PackagedConsumer : IDisposable
 
     // Only the temporary feed may provide ModelCompiler; everything else comes from the packages this machine
     // already has, else from nuget.org.
-    private string NuGetConfig()
+    public string NuGetConfig()
     {
         var globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p
             ? p
@@ -181,7 +224,7 @@ public sealed class PackagedConsumer : IDisposable
                 <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
               </packageSources>
               <packageSourceMapping>
-                <packageSource key="modelcompiler-under-test"><package pattern="ModelCompiler" /></packageSource>
+                <packageSource key="modelcompiler-under-test"><package pattern="ModelCompiler" /><package pattern="ModelCompiler.Runtime" /></packageSource>
                 {(local ? "<packageSource key=\"machine-packages\"><package pattern=\"*\" /></packageSource>" : "")}
                 <packageSource key="nuget.org"><package pattern="*" /></packageSource>
               </packageSourceMapping>

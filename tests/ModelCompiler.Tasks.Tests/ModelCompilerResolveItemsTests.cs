@@ -155,6 +155,40 @@ public sealed class ModelCompilerResolveItemsTests : IDisposable
         Assert.Empty(task.ResolvedModels);
     }
 
+    [Theory]
+    [InlineData("9Lives")]
+    [InlineData("My-Model")]
+    [InlineData("class")]
+    [InlineData("A.B")]
+    [InlineData("Tiny Llama")]
+    public void Invalid_ClassName_is_MC1211_at_the_project(string className)
+    {
+        var task = NewTask(Item("models/stories260K.onnx", className: className));
+
+        Assert.False(task.Execute());
+
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal(("MC1211", Path.Combine(_project, "App.csproj")), (error.Code, error.File));
+        Assert.Empty(task.ResolvedModels);
+    }
+
+    [Theory]
+    [InlineData("../../../escaped")]
+    [InlineData("assets/../../up")]
+    [InlineData("/abs/dir")]
+    [InlineData("..\\win")]
+    public void TargetDirectory_leaving_the_output_folder_is_MC1212_at_the_project(string target)
+    {
+        var item = Item("models/stories260K.onnx");
+        item.SetMetadata("TargetDirectory", target);
+        var task = NewTask(item);
+
+        Assert.False(task.Execute());
+
+        var error = Assert.Single(_engine.Errors);
+        Assert.Equal(("MC1212", Path.Combine(_project, "App.csproj")), (error.Code, error.File));
+    }
+
     [Fact]
     public void Access_other_than_public_or_internal_is_MC1208()
     {

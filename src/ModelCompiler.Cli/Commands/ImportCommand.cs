@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ModelCompiler.Import;
+using ModelCompiler.IO;
 using ModelCompiler.Onnx;
 
 namespace ModelCompiler.Cli.Commands;
@@ -20,7 +21,7 @@ internal static class ImportCommand
         llama2c.Options.Add(external);
         llama2c.SetAction(parse => CommandRunner.Run(parse, () =>
         {
-            var outPath = Path.GetFullPath(parse.GetValue(output)!);
+            var outPath = CheckPaths(parse.GetValue(output), ("checkpoint", parse.GetValue(checkpoint)), ("tokenizer", parse.GetValue(tokenizer)));
             var options = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
             var model = Llama2cImporter.Import(parse.GetValue(checkpoint)!, parse.GetValue(tokenizer), outPath, options);
             Console.Error.WriteLine($"modelc: wrote {outPath} ({model.Graph.Node.Count} nodes, {model.Graph.Initializer.Count} initializers)");
@@ -66,13 +67,24 @@ internal static class ImportCommand
                 SpikeStrength = parse.GetValue(spikeStrength),
                 HeavyTailLayers = ParseLayers(parse.GetValue(heavyTails), "--heavy-tail-layers"),
             };
-            var outPath = Path.GetFullPath(parse.GetValue(output)!);
+            var outPath = CheckPaths(parse.GetValue(output), ("tokenizer", parse.GetValue(tokenizer)));
             var save = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
             var model = SyntheticLlama.Generate(options, parse.GetValue(tokenizer), outPath, save);
             Console.Error.WriteLine($"modelc: wrote {outPath} ({options.Parameters} parameters, {model.Graph.Node.Count} nodes; {SyntheticLlama.Describe(options)})");
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>Inputs regular files, the output non-empty and (with its data file and tokenizer copy) none of the inputs.</summary>
+    private static string CheckPaths(string? output, params (string Role, string? Path)[] inputs)
+    {
+        var outPath = PathGuard.RequireOutputPath(output, "--output");
+        var given = inputs.Where(i => !string.IsNullOrEmpty(i.Path)).Select(i => (i.Role, i.Path!)).ToList();
+        foreach (var (role, path) in given) PathGuard.RequireRegularInput(path, role);
+        PathGuard.RequireDisjoint(given, [("--output model", outPath), ("output external data file", outPath + ".data"),
+            ("output tokenizer copy", Llama2cImporter.TokenizerPathFor(outPath))]);
+        return outPath;
     }
 
     private static int[] ParseLayers(string? text, string option)

@@ -4,6 +4,7 @@ using System.Globalization;
 using ModelCompiler.Calibration;
 using ModelCompiler.Evaluation;
 using ModelCompiler.Import;
+using ModelCompiler.IO;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
 using ModelCompiler.Policies;
@@ -103,7 +104,17 @@ public sealed class CompileState : IDisposable
     {
         Probe?.Dispose();
         try { Directory.Delete(Staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        // A failed run leaves no empty output folder behind it: remove the folders it created, innermost first.
+        if (CreatedFolder is null) return;
+        for (var dir = Path.GetDirectoryName(OutputPath); dir is not null && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any(); dir = Path.GetDirectoryName(dir))
+        {
+            try { Directory.Delete(dir); } catch (IOException) { break; } catch (UnauthorizedAccessException) { break; }
+            if (dir == CreatedFolder) break;
+        }
     }
+
+    /// <summary>The outermost output folder this run created, or null (removed again on dispose when left empty).</summary>
+    internal string? CreatedFolder { get; init; }
 }
 
 /// <summary>A transformed and validated model in its staging folder, with its gates checked.</summary>
@@ -116,14 +127,14 @@ public static class CompileStages
     public static CompileState Load(CompileOptions options, ICompileReporter reporter)
     {
         var clock = Stopwatch.StartNew();
+        CompileOutputs.RequireUsablePaths(options);
         reporter.Stage("spec", options.SpecPath);
         var loaded = SpecLoader.Load(options.SpecPath);
         foreach (var w in loaded.Warnings) reporter.Warning(w.ToDiagnosticString());
         var spec = loaded.Spec;
         var modelPath = Path.GetFullPath(options.ModelPath);
         var outputPath = Path.GetFullPath(options.OutputPath);
-        if (string.Equals(modelPath, outputPath, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
-            throw new ModelCompilerException("MC1007", "--output must differ from --model; modelc never overwrites its input.", outputPath);
+        CompileOutputs.RequireRegularSpecInputs(spec);
 
         // The policy is built first: a predictor file it names fails at its spec line before the model is read.
         var policy = PolicyKinds.Create(spec.Policy);
@@ -134,9 +145,10 @@ public static class CompileStages
         var layers = LayerDiscovery.Find(new OnnxGraph(fp32.Graph));
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
-        PolicyOverrides.Validate(spec.Policy, layers);
+        var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
+        PolicyOverrides.Validate(spec.Policy, layers, roles);
         policy.ValidateLayers(layers);
-        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers), modelPath);
+        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers, roles), modelPath);
         var vocab = LogitsVocabulary(fp32);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
@@ -145,10 +157,14 @@ public static class CompileStages
                     throw data.Context.Location.Error("MC1043", $"{role} context {data.Context.Value} exceeds the model's maximum sequence length {maxPositions}; lower '{role}.context'.");
         }
 
-        var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, $".modelc-{Path.GetFileName(outputPath)}-{Guid.NewGuid():N}"[..^20]);
+        var tokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
+        CompileOutputs.RequireDisjoint(options, spec, modelPath, externalData, tokenizerPath);
+        foreach (var folder in CompileOutputs.Folders(options)) OutputSet.RemoveStale(folder);
+        var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, OutputSet.HiddenName(Path.GetFileName(outputPath)));
+        var createdFolder = CreatedFolder(Path.GetDirectoryName(outputPath)!);
         Directory.CreateDirectory(staging);
         var beforeState = clock.Elapsed.TotalSeconds;
-        var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab };
+        var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab, CreatedFolder = createdFolder };
         state.Inputs.Add(Fingerprint("model", modelPath, modelPath));
         state.Inputs.Add(Fingerprint("spec", spec.SpecPath, spec.SpecPath));
         state.DepFiles.AddRange([modelPath, spec.SpecPath, .. externalData]);
@@ -158,17 +174,25 @@ public static class CompileStages
             state.Inputs.Add(Fingerprint("predictor", file, spec.SpecPath));
             state.DepFiles.Add(file);
         }
-        state.TokenizerPath = ResolveTokenizer(spec, fp32, modelPath);
+        state.TokenizerPath = tokenizerPath;
         state.Lap("load", beforeState);
         return state;
     }
 
+    /// <summary>The outermost missing folder of <paramref name="folder"/> (about to be created), or null when it exists.</summary>
+    private static string? CreatedFolder(string folder)
+    {
+        string? top = null;
+        for (var dir = folder; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir)) top = dir;
+        return top;
+    }
+
     /// <summary>Whether any layer can end up INT8 (the opset check is skipped for policy none without force_int8).</summary>
-    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers) => policy switch
+    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers, IReadOnlyDictionary<string, LayerRole> roles) => policy switch
     {
         NoInt8PolicySpec => layers.Any(l => policy.FindForced(l.Name) is not null),
-        ManualPolicySpec m => layers.Any(l => m.Selects(l.Name) || policy.FindForced(l.Name) is not null),
-        _ => layers.Any(l => !policy.IsExcluded(l.Name)),
+        ManualPolicySpec m => layers.Any(l => (m.Selects(l.Name) && !PolicyOverrides.IsExcluded(policy, l.Name, roles)) || policy.FindForced(l.Name) is not null),
+        _ => layers.Any(l => !PolicyOverrides.IsExcluded(policy, l.Name, roles) || policy.FindForced(l.Name) is not null),
     };
 
     public static void Tokens(CompileState s)
@@ -196,7 +220,7 @@ public static class CompileStages
         if (s.Policy.ProbeTokens is { } probeTokens) s.Probe = SensitivityProbe.Create(s, probeTokens);
         var context = new PolicyContext(s.Candidates, s.Fallback, s.Probe, Budget(s), new ReporterProgress(s.Reporter));
         var decided = s.Policy.Decide(context);
-        s.Decisions = PolicyOverrides.Apply(s.Spec.Policy, s.Fallback, decided);
+        s.Decisions = PolicyOverrides.Apply(s.Spec.Policy, s.Fallback, decided, s.Candidates.ToDictionary(c => c.Layer.Name, c => c.Role, StringComparer.Ordinal));
         s.Reporter.Stage("decide", $"policy {s.Spec.Policy.Kind}: {s.Decisions.Count(d => d.IsInt8)} of {s.Decisions.Count} layers INT8");
         s.Lap("decide");
     }
@@ -302,16 +326,25 @@ public static class CompileStages
 
         s.Reporter.Stage("write", s.OutputPath);
         var outDir = Path.GetDirectoryName(s.OutputPath)!;
-        if (attempt.StagedData is not null) File.Move(attempt.StagedData, Path.Combine(outDir, Path.GetFileName(attempt.StagedData)), overwrite: true);
-        if (stagedTokenizer is not null) File.Move(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)), overwrite: true);
-        File.Move(attempt.StagedModel, s.OutputPath, overwrite: true);
-        if (plotWritten) File.Move(plot, Path.Combine(Path.GetDirectoryName(s.Options.ResolvedReportPath)!, Path.GetFileName(plot)), overwrite: true);
-        AtomicFile.WriteAllText(s.Options.ResolvedManifestPath, ManifestWriter.Write(result));
-        AtomicFile.WriteAllText(s.Options.ResolvedReportPath, ReportWriter.Write(result));
+        var set = new OutputSet();
+        if (attempt.StagedData is not null) set.Add(attempt.StagedData, Path.Combine(outDir, Path.GetFileName(attempt.StagedData)));
+        if (stagedTokenizer is not null) set.Add(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)));
+        set.Add(attempt.StagedModel, s.OutputPath);
+        if (plotWritten) set.Add(plot, Path.Combine(Path.GetDirectoryName(s.Options.ResolvedReportPath)!, Path.GetFileName(plot)));
+        set.Add(StageText(attempt.Folder, "report.md", ReportWriter.Write(result)), s.Options.ResolvedReportPath);
         if (s.Options.DepsPath is not null)
-            AtomicFile.WriteAllText(s.Options.DepsPath, string.Join("\n", s.DepFiles.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) + "\n");
+            set.Add(StageText(attempt.Folder, "deps.txt", string.Join("\n", s.DepFiles.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) + "\n"), Path.GetFullPath(s.Options.DepsPath));
+        set.SetRecord(StageText(attempt.Folder, "manifest.json", ManifestWriter.Write(result)), s.Options.ResolvedManifestPath);
+        set.Commit();
         s.Lap("write");
         return result with { Timings = s.Timings.ToList() };
+    }
+
+    private static string StageText(string folder, string name, string text)
+    {
+        var path = Path.Combine(folder, "modelc-staged-" + name);
+        AtomicFile.WriteAllText(path, text);
+        return path;
     }
 
     /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>

@@ -30,34 +30,29 @@ public sealed class DecoderSession : IDisposable
             throw new ModelCompilerException("MC3001", $"ONNX Runtime could not load the model: {e.Message}", Path.GetFullPath(modelPath), inner: e);
         }
 
-        var inputs = _session.InputMetadata;
-        if (!inputs.ContainsKey("input_ids"))
-            throw new ModelCompilerException("MC1040", "not a decoder language model: the graph has no 'input_ids' input.", Path.GetFullPath(modelPath));
-        HasAttentionMask = inputs.ContainsKey("attention_mask");
-        HasPositionIds = inputs.ContainsKey("position_ids");
-
-        var layers = 0;
-        while (inputs.ContainsKey($"past_key_values.{layers}.key")) layers++;
-        Layers = layers;
-        if (layers > 0)
+        Contract = DecoderContract.Of(_session, modelPath);
+        HasAttentionMask = Contract.AttentionMask is not null;
+        HasPositionIds = Contract.PositionIds is not null;
+        Layers = Contract.Layers;
+        if (Contract.FirstKv is { } kv)
         {
-            var dims = inputs["past_key_values.0.key"].Dimensions;
-            KvHeads = dims.Length == 4 && dims[1] > 0 ? dims[1] : throw new ModelCompilerException("MC1040", "past_key_values.0.key must be [batch, kv_heads, past, head_dim] with fixed kv_heads.", Path.GetFullPath(modelPath));
-            HeadDim = dims[3] > 0 ? dims[3] : throw new ModelCompilerException("MC1040", "past_key_values.0.key must have a fixed head_dim.", Path.GetFullPath(modelPath));
+            var offset = kv.Kind == DecoderStateKind.PackedKv ? 1 : 0;
+            KvHeads = (int)kv.InitialShape[1 + offset];
+            HeadDim = (int)kv.InitialShape[3 + offset];
         }
-
-        var logitsDims = _session.OutputMetadata.TryGetValue("logits", out var lm) ? lm.Dimensions
-            : throw new ModelCompilerException("MC1040", "not a decoder language model: the graph has no 'logits' output.", Path.GetFullPath(modelPath));
-        VocabSize = logitsDims.Length == 3 ? logitsDims[2] : -1;
+        VocabSize = (int)Contract.VocabSize;
 
         var outputs = new List<string> { "logits" };
-        for (var i = 0; i < Layers; i++) outputs.AddRange([$"present.{i}.key", $"present.{i}.value"]);
+        outputs.AddRange(Contract.States.Select(st => st.Output));
         if (extraOutputs is not null) outputs.AddRange(extraOutputs);
         _outputNames = outputs.ToArray();
         ExtraOutputs = extraOutputs ?? [];
         MaxPositions = _session.ModelMetadata.CustomMetadataMap.TryGetValue(Import.Llama2cImporter.MetadataKeys.MaxPositions, out var mp)
                        && int.TryParse(mp, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 ? n : null;
     }
+
+    /// <summary>The decoder interface read from the graph.</summary>
+    public DecoderContract Contract { get; }
 
     /// <summary>The longest sequence (past + new tokens) the model can position, when its metadata says.</summary>
     public int? MaxPositions { get; }
@@ -77,13 +72,24 @@ public sealed class DecoderSession : IDisposable
     /// Runs <paramref name="tokens"/> (batch 1) after the tokens already in <paramref name="cache"/> (null: no past).
     /// The result owns the outputs; with a cache, the cache takes the new present tensors.
     /// </summary>
-    public DecoderStep Run(ReadOnlySpan<long> tokens, KvCache? cache = null)
+    public DecoderStep Run(ReadOnlySpan<long> tokens, KvCache? cache = null) => Run(tokens, 1, cache);
+
+    /// <summary>
+    /// Runs <paramref name="batch"/> sequences of equal length at once: <paramref name="tokens"/> is row-major
+    /// [batch, length], after the tokens already in <paramref name="cache"/> (which then holds all rows).
+    /// Rows do not see each other; logits are [batch, length, vocab] (<see cref="DecoderStep.LogitsAt(int, int)"/>).
+    /// </summary>
+    public DecoderStep Run(ReadOnlySpan<long> tokens, int batch, KvCache? cache = null)
     {
         if (tokens.Length == 0) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        if (tokens.Length % batch != 0) throw new ArgumentException($"{tokens.Length} tokens do not split into {batch} rows of equal length", nameof(tokens));
         if (cache is not null && Layers == 0)
-            throw new InvalidOperationException("this model has no past_key_values inputs, so there is no KV cache to carry; run the whole sequence instead.");
+            throw new InvalidOperationException("this model has no past/state inputs, so there is no KV cache to carry; run the whole sequence instead.");
+        if (cache is { Length: > 0 } && cache.Batch != batch)
+            throw new ArgumentException($"the cache holds {cache.Batch} rows, not {batch}", nameof(batch));
         var past = cache?.Length ?? 0;
-        var seq = tokens.Length;
+        var seq = tokens.Length / batch;
         if (past + seq > MaxPositions)
             throw new ModelCompilerException("MC1043",
                 $"{past + seq} tokens exceed the model's maximum sequence length {MaxPositions}; use a shorter context or fewer new tokens.", Path.GetFullPath(ModelPath));
@@ -94,30 +100,48 @@ public sealed class DecoderSession : IDisposable
         {
             OrtValue Own(OrtValue v) { owned.Add(v); return v; }
 
-            names.Add("input_ids");
-            values.Add(Own(OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [1, seq])));
-            if (HasAttentionMask)
+            OrtValue Index(DecoderInput input, long[] data, long[] shape) => Own(input.Type == TensorElementType.Int32
+                ? OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(data, v => checked((int)v)), shape)
+                : OrtValue.CreateTensorValueFromMemory(data, shape));
+
+            names.Add(Contract.InputIds.Name);
+            values.Add(Index(Contract.InputIds, tokens.ToArray(), [batch, seq]));
+            if (Contract.AttentionMask is { } maskInput)
             {
-                var mask = new long[past + seq];
+                var mask = new long[batch * (past + seq)];
                 Array.Fill(mask, 1L);
-                names.Add("attention_mask");
-                values.Add(Own(OrtValue.CreateTensorValueFromMemory(mask, [1, past + seq])));
+                names.Add(maskInput.Name);
+                values.Add(Index(maskInput, mask, [batch, past + seq]));
             }
-            if (HasPositionIds)
+            if (Contract.PositionIds is { } positionInput)
             {
-                var pos = new long[seq];
-                for (var i = 0; i < seq; i++) pos[i] = past + i;
-                names.Add("position_ids");
-                values.Add(Own(OrtValue.CreateTensorValueFromMemory(pos, [1, seq])));
+                var pos = new long[batch * seq];
+                for (var i = 0; i < pos.Length; i++) pos[i] = past + i % seq;
+                names.Add(positionInput.Name);
+                values.Add(Index(positionInput, pos, [batch, seq]));
             }
-            for (var i = 0; i < Layers; i++)
+            if (Contract.SeqlensK is { } seqlens)
             {
-                foreach (var kind in (ReadOnlySpan<string>)["key", "value"])
+                var lengths = new int[batch];
+                Array.Fill(lengths, past + seq - 1);
+                names.Add(seqlens.Name);
+                values.Add(Own(OrtValue.CreateTensorValueFromMemory(lengths, [batch])));
+            }
+            if (Contract.TotalSequenceLength is { } total)
+            {
+                names.Add(total.Name);
+                values.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { past + seq }, Contract.TotalSequenceLengthRank == 0 ? [] : [1L])));
+            }
+            for (var i = 0; i < Contract.States.Count; i++)
+            {
+                var state = Contract.States[i];
+                names.Add(state.Input);
+                if (cache is { Length: > 0 }) values.Add(cache.Get(i));
+                else
                 {
-                    names.Add($"past_key_values.{i}.{kind}");
-                    values.Add(cache is { Length: > 0 }
-                        ? cache.Get(i, kind == "key")
-                        : Own(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [1, KvHeads, 0, HeadDim])));
+                    var zeros = Own(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, state.Type, state.ShapeFor(batch)));
+                    zeros.GetTensorMutableRawData().Clear();
+                    values.Add(zeros);
                 }
             }
 
@@ -133,8 +157,8 @@ public sealed class DecoderSession : IDisposable
                 throw new ModelCompilerException("MC3001", $"ONNX Runtime failed to run the model: {e.Message.ReplaceLineEndings(" ").Trim()}", Path.GetFullPath(ModelPath), inner: e);
             }
             // Inputs are bound by now; replacing the cache frees the previous step's tensors only after the run.
-            if (cache is not null) cache.Replace(outputs, past + seq);
-            return new DecoderStep(outputs, seq, Layers, owned: cache is null);
+            if (cache is not null) cache.Replace(outputs, past + seq, batch);
+            return new DecoderStep(outputs, batch, seq, Contract.States.Count, owned: cache is null);
         }
         finally
         {
@@ -157,28 +181,46 @@ public sealed class DecoderSession : IDisposable
 public sealed class DecoderStep : IDisposable
 {
     private readonly IDisposableReadOnlyCollection<OrtValue> _outputs;
-    private readonly int _layers;
+    private readonly int _states;
     private readonly bool _owned;
+    private float[]? _converted;
 
-    internal DecoderStep(IDisposableReadOnlyCollection<OrtValue> outputs, int sequenceLength, int layers, bool owned)
+    internal DecoderStep(IDisposableReadOnlyCollection<OrtValue> outputs, int batch, int sequenceLength, int states, bool owned)
     {
         _outputs = outputs;
-        _layers = layers;
+        _states = states;
         _owned = owned;
+        Batch = batch;
         SequenceLength = sequenceLength;
         VocabSize = (int)outputs[0].GetTensorTypeAndShape().Shape[^1];
     }
 
+    public int Batch { get; }
     public int SequenceLength { get; }
     public int VocabSize { get; }
 
-    /// <summary>Logits of all positions, row-major [sequence_length, vocab].</summary>
-    public ReadOnlySpan<float> Logits => _outputs[0].GetTensorDataAsSpan<float>();
+    /// <summary>Logits of all positions, row-major [batch, sequence_length, vocab].</summary>
+    /// <remarks>fp16 and bf16 logits are converted to fp32 once, on first access.</remarks>
+    public ReadOnlySpan<float> Logits => _outputs[0].GetTensorTypeAndShape().ElementDataType switch
+    {
+        TensorElementType.Float16 => _converted ??= ToFloat(_outputs[0].GetTensorDataAsSpan<Float16>(), h => h.ToFloat()),
+        TensorElementType.BFloat16 => _converted ??= ToFloat(_outputs[0].GetTensorDataAsSpan<BFloat16>(), h => h.ToFloat()),
+        _ => _outputs[0].GetTensorDataAsSpan<float>(),
+    };
 
-    public ReadOnlySpan<float> LogitsAt(int position) => Logits.Slice(position * VocabSize, VocabSize);
+    private static float[] ToFloat<T>(ReadOnlySpan<T> values, Func<T, float> convert)
+    {
+        var result = new float[values.Length];
+        for (var i = 0; i < result.Length; i++) result[i] = convert(values[i]);
+        return result;
+    }
+
+    public ReadOnlySpan<float> LogitsAt(int position) => LogitsAt(0, position);
+
+    public ReadOnlySpan<float> LogitsAt(int row, int position) => Logits.Slice((row * SequenceLength + position) * VocabSize, VocabSize);
 
     /// <summary>The i-th extra output requested when the session was created.</summary>
-    public OrtValue Extra(int index) => _outputs[1 + 2 * _layers + index];
+    public OrtValue Extra(int index) => _outputs[1 + _states + index];
 
     public void Dispose()
     {
@@ -191,16 +233,20 @@ public sealed class KvCache : IDisposable
 {
     private IDisposableReadOnlyCollection<OrtValue>? _outputs;
 
-    /// <summary>Number of tokens the cache holds.</summary>
+    /// <summary>Number of tokens the cache holds (per row).</summary>
     public int Length { get; private set; }
 
-    internal OrtValue Get(int layer, bool key) => _outputs![1 + 2 * layer + (key ? 0 : 1)];
+    /// <summary>Number of sequences (rows) the cache holds.</summary>
+    public int Batch { get; private set; }
 
-    internal void Replace(IDisposableReadOnlyCollection<OrtValue> outputs, int length)
+    internal OrtValue Get(int state) => _outputs![1 + state];
+
+    internal void Replace(IDisposableReadOnlyCollection<OrtValue> outputs, int length, int batch)
     {
         _outputs?.Dispose();
         _outputs = outputs;
         Length = length;
+        Batch = batch;
     }
 
     public void Dispose()
@@ -208,5 +254,6 @@ public sealed class KvCache : IDisposable
         _outputs?.Dispose();
         _outputs = null;
         Length = 0;
+        Batch = 0;
     }
 }

@@ -29,15 +29,30 @@ public static class ExecutionProviders
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
             throw new ModelCompilerException("MC3002", $"the ONNX Runtime native library given by --ort-native or {NativeLibraryVariable} does not exist.", full);
+        string? nativeVersion;
         try
         {
-            NativeLibrary.Free(NativeLibrary.Load(full)); // fail here, with the file named, not at the first session
+            // Fail here, with the file named, not at the first session.
+            var handle = NativeLibrary.Load(full);
+            try
+            {
+                nativeVersion = NativeVersion(handle);
+            }
+            finally
+            {
+                NativeLibrary.Free(handle);
+            }
         }
         catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
         {
             throw new ModelCompilerException("MC3002", $"cannot load the ONNX Runtime native library given by --ort-native or {NativeLibraryVariable}: {e.Message.ReplaceLineEndings(" ").Trim()}", full, inner: e);
         }
+        if (nativeVersion is null)
+            throw new ModelCompilerException("MC3002", $"the library given by --ort-native or {NativeLibraryVariable} is not an ONNX Runtime native library (it has no OrtGetApiBase).", full);
+        if (VersionMismatch(nativeVersion, OrtVersion) is { } mismatch)
+            throw new ModelCompilerException("MC3002", mismatch, full);
         _nativeOverride = full;
+        NativeLibraryOverrideVersion = nativeVersion;
         if (_resolverSet) return;
         _resolverSet = true;
         NativeLibrary.SetDllImportResolver(typeof(InferenceSession).Assembly, (name, assembly, searchPath) =>
@@ -47,6 +62,74 @@ public static class ExecutionProviders
     }
 
     public static string? NativeLibraryOverride => _nativeOverride;
+
+    /// <summary>The version the overriding native library reports (OrtGetApiBase()->GetVersionString()).</summary>
+    public static string? NativeLibraryOverrideVersion { get; private set; }
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate IntPtr OrtGetApiBaseFn();
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate IntPtr OrtGetVersionStringFn();
+
+    /// <summary>OrtGetApiBase()->GetVersionString() of a loaded onnxruntime library; null when it is not one.</summary>
+    private static string? NativeVersion(IntPtr library)
+    {
+        if (!NativeLibrary.TryGetExport(library, "OrtGetApiBase", out var getApiBase)) return null;
+        var apiBase = Marshal.GetDelegateForFunctionPointer<OrtGetApiBaseFn>(getApiBase)();
+        if (apiBase == IntPtr.Zero) return null;
+        // struct OrtApiBase { const OrtApi* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); }
+        var getVersion = Marshal.ReadIntPtr(apiBase, IntPtr.Size);
+        return Marshal.PtrToStringUTF8(Marshal.GetDelegateForFunctionPointer<OrtGetVersionStringFn>(getVersion)());
+    }
+
+    /// <summary>
+    /// The MC3002 message when a native library of version <paramref name="native"/> cannot serve the managed ONNX
+    /// Runtime <paramref name="managed"/>; null when it can. The C API the managed side asks for (ORT_API_VERSION)
+    /// changes with each minor release and patch releases share it, so 1.31.0's native library serves 1.31.1.
+    /// </summary>
+    public static string? VersionMismatch(string native, string managed) =>
+        MajorMinor(native) == MajorMinor(managed) ? null
+            : $"the ONNX Runtime native library given by --ort-native or {NativeLibraryVariable} is version {native}, but modelc runs ONNX Runtime {managed} (managed): use the native library of an ONNX Runtime {MajorMinor(managed)}.x package (e.g. Microsoft.ML.OnnxRuntime.Gpu {MajorMinor(managed)}.x)";
+
+    private static string MajorMinor(string version) => string.Join('.', version.Split('.', '-', '+').Take(2));
+
+    /// <summary>
+    /// What ONNX Runtime 1.31's CUDA provider loads at run time (libonnxruntime_providers_cuda's dependencies, and
+    /// cuDNN, which it opens itself): the NVIDIA driver, CUDA 13 runtime, cuBLAS, cuRAND, and cuDNN 9.
+    /// </summary>
+    public static IReadOnlyList<(string Library, string Provides)> CudaLibraries { get; } = OperatingSystem.IsWindows()
+        ? [("nvcuda.dll", "the NVIDIA driver"), ("cudart64_13.dll", "CUDA 13 runtime"), ("cublas64_13.dll", "cuBLAS 13"),
+           ("cublasLt64_13.dll", "cuBLASLt 13"), ("curand64_10.dll", "cuRAND 10, CUDA 13"), ("cudnn64_9.dll", "cuDNN 9")]
+        : [("libcuda.so.1", "the NVIDIA driver"), ("libcudart.so.13", "CUDA 13 runtime"), ("libcublas.so.13", "cuBLAS 13"),
+           ("libcublasLt.so.13", "cuBLASLt 13"), ("libcurand.so.10", "cuRAND 10, CUDA 13"), ("libcudnn.so.9", "cuDNN 9")];
+
+    /// <summary>
+    /// Why CUDA cannot start with the overriding native library, probed before the provider is appended (ORT itself
+    /// says only "Failed to load shared library"): its CUDA provider library is missing, or CUDA libraries it needs
+    /// are not on the loader's search path. Null when everything loads, or without an override (the CPU package has
+    /// no CUDA entry point: TryCreate says so).
+    /// </summary>
+    public static string? MissingCudaDependencies(Func<string, bool>? canLoad = null)
+    {
+        if (_nativeOverride is null) return null;
+        var folder = Path.GetDirectoryName(_nativeOverride)!;
+        var provider = Path.Combine(folder, OperatingSystem.IsWindows() ? "onnxruntime_providers_cuda.dll"
+            : OperatingSystem.IsMacOS() ? "libonnxruntime_providers_cuda.dylib" : "libonnxruntime_providers_cuda.so");
+        if (!File.Exists(provider))
+            return $"the ONNX Runtime native library {_nativeOverride} has no CUDA provider beside it ({Path.GetFileName(provider)} is missing): use the one from the Microsoft.ML.OnnxRuntime.Gpu package";
+        canLoad ??= TryLoad;
+        var missing = CudaLibraries.Where(l => !canLoad(l.Library)).ToList();
+        if (missing.Count == 0) return null;
+        return $"CUDA cannot start: {string.Join(", ", missing.Select(m => $"{m.Library} ({m.Provides})"))} not found on this machine's library path; ONNX Runtime {NativeLibraryOverrideVersion ?? OrtVersion}'s CUDA provider needs CUDA 13 and cuDNN 9 (install them, or add their folder to {(OperatingSystem.IsWindows() ? "PATH" : "LD_LIBRARY_PATH")})";
+    }
+
+    private static bool TryLoad(string library)
+    {
+        if (!NativeLibrary.TryLoad(library, out var handle)) return false;
+        NativeLibrary.Free(handle);
+        return true;
+    }
 
     /// <summary>
     /// Session options for <paramref name="provider"/>, or null with a reason when this ONNX Runtime build
@@ -62,6 +145,12 @@ public static class ExecutionProviders
         {
             options.Dispose();
             throw new ArgumentException($"unknown execution provider '{provider}'", nameof(provider));
+        }
+        if (MissingCudaDependencies() is { } missing)
+        {
+            options.Dispose();
+            unavailableReason = missing;
+            return null;
         }
         try
         {

@@ -50,4 +50,23 @@ public sealed class ExecutionProvidersTests
         Assert.Equal(path, e.File);
         Assert.Null(ExecutionProviders.NativeLibraryOverride);
     }
+
+    [Fact]
+    public void A_native_library_of_another_minor_version_is_refused_naming_both_versions()
+    {
+        var message = ExecutionProviders.VersionMismatch("1.30.0", "1.31.1");
+        Assert.NotNull(message);
+        Assert.Contains("1.30.0", message);
+        Assert.Contains("1.31.1", message);
+    }
+
+    [Theory]
+    [InlineData("1.31.0", "1.31.1")] // Microsoft.ML.OnnxRuntime.Gpu 1.31.0 beside the managed 1.31.1: the same C API
+    [InlineData("1.31.1", "1.31.1")]
+    public void A_native_library_of_the_same_minor_version_is_accepted(string native, string managed) =>
+        Assert.Null(ExecutionProviders.VersionMismatch(native, managed));
+
+    [Fact]
+    public void Without_a_native_override_no_CUDA_libraries_are_probed() =>
+        Assert.Null(ExecutionProviders.MissingCudaDependencies(_ => throw new InvalidOperationException("probed")));
 }
