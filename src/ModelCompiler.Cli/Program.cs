@@ -7,6 +7,7 @@ root.Options.Add(CliOptions.Verbose);
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(CompileCommand.Create());
 root.Subcommands.Add(SensitivityCommand.Create());
 root.Subcommands.Add(TrainPredictorCommand.Create());

@@ -56,6 +56,14 @@ namespace ModelCompiler.Generator
             defaultSeverity: DiagnosticSeverity.Error,
             isEnabledByDefault: true);
 
+        public static readonly DiagnosticDescriptor RuntimeMissing = new DiagnosticDescriptor(
+            id: "MC4007",
+            title: "ModelCompiler.Runtime is not referenced",
+            messageFormat: "Model manifest '{0}' describes a decoder, but the project does not reference ModelCompiler.Runtime; GenerateGreedy and GenerateAsync are not generated. Add <PackageReference Include=\"ModelCompiler.Runtime\" />.",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Warning,
+            isEnabledByDefault: true);
+
         public static DiagnosticDescriptor ById(string id) => id switch
         {
             "MC4001" => ManifestUnreadable,
@@ -64,6 +72,7 @@ namespace ModelCompiler.Generator
             "MC4004" => InvalidMetadata,
             "MC4005" => GreedyGenerationOmitted,
             "MC4006" => DuplicateType,
+            "MC4007" => RuntimeMissing,
             _ => throw new ArgumentOutOfRangeException(nameof(id), id, "Unknown diagnostic id."),
         };
     }

@@ -20,6 +20,7 @@ namespace ModelCompiler.Generator
     public sealed class ManifestGenerator : IIncrementalGenerator
     {
         private const string InferenceSessionType = "Microsoft.ML.OnnxRuntime.InferenceSession";
+        private const string TokenGeneratorType = "ModelCompiler.Runtime.TokenGenerator";
 
         /// <summary>Names of the tracked pipeline steps, for incremental-caching tests.</summary>
         public static class TrackingNames
@@ -35,6 +36,9 @@ namespace ModelCompiler.Generator
 
             /// <summary>Whether the compilation references ONNX Runtime.</summary>
             public const string OnnxRuntimeReference = "ModelCompiler.OnnxRuntimeReference";
+
+            /// <summary>Whether the compilation references ModelCompiler.Runtime.</summary>
+            public const string RuntimeReference = "ModelCompiler.RuntimeReference";
 
             /// <summary>All manifests together with the ONNX Runtime check.</summary>
             public const string All = "ModelCompiler.All";
@@ -59,8 +63,17 @@ namespace ModelCompiler.Generator
                     cancellationToken))
                 .WithTrackingName(TrackingNames.Manifests);
 
+            // Generation members need the runtime library; without it the wrapper still runs the model once (MC4007).
+            var hasRuntime = context.CompilationProvider
+                .Select(static (compilation, _) => !compilation.GetTypesByMetadataName(TokenGeneratorType).IsEmpty)
+                .WithTrackingName(TrackingNames.RuntimeReference);
+
             var sources = manifests
-                .Select(static (result, _) => new GeneratedWrapper(result, result.Model is null ? null : WrapperEmitter.Emit(result.Model)))
+                .Combine(hasRuntime)
+                .Select(static (pair, _) => new GeneratedWrapper(
+                    pair.Left,
+                    pair.Left.Model is null ? null : WrapperEmitter.Emit(pair.Left.Model, pair.Right),
+                    !pair.Right && pair.Left.Model?.Decoder?.Greedy != null))
                 .WithTrackingName(TrackingNames.Sources);
 
             var hasOnnxRuntime = context.CompilationProvider
@@ -115,6 +128,14 @@ namespace ModelCompiler.Generator
                         model.FullTypeName,
                         firstManifest).ToDiagnostic());
                     continue;
+                }
+
+                if (wrapper.NeedsRuntime)
+                {
+                    context.ReportDiagnostic(DiagnosticInfo.AtFile(
+                        DiagnosticDescriptors.RuntimeMissing,
+                        wrapper.Result.FilePath,
+                        model.ManifestFileName).ToDiagnostic());
                 }
 
                 generatedBy.Add(model.FullTypeName, wrapper.Result.FilePath);

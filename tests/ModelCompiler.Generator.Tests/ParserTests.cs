@@ -36,8 +36,11 @@ public sealed class ParserTests
         var decoder = Assert.IsType<DecoderModel>(model.Decoder);
         Assert.Equal((5, 4, 8, 512L, 1L, 2L), (decoder.NumLayers, decoder.NumKvHeads, decoder.HeadDim, decoder.VocabSize, decoder.BosTokenId, decoder.EosTokenId));
         var plan = Assert.IsType<GreedyPlan>(decoder.Greedy);
-        Assert.Equal(Enumerable.Range(0, 10), plan.Inputs.Where(i => i.Role == GreedyInputRole.PastKeyValue).Select(i => i.CacheIndex));
-        Assert.Equal("present.4.value", plan.PresentNames[9]);
+        Assert.Equal(10, plan.Inputs.Count(i => i.Role == GreedyInputRole.State));
+        Assert.Equal(("past_key_values.4.value", "present.4.value"), (plan.States[9].Input, plan.States[9].Output));
+        Assert.Equal([1L, 4, 0, 8], plan.States[0].InitialShape);
+        Assert.Equal(2, plan.States[0].SequenceAxis);
+        Assert.Equal([2L], plan.EosTokenIds);
     }
 
     [Fact]

@@ -81,6 +81,23 @@ public sealed class RuntimeTests : IDisposable
     }
 
     [Fact]
+    public void GenerateAsync_streams_the_greedy_tokens_and_stops_when_cancelled()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        var outcome = Story();
+        var generate = Method(outcome, "Demo.App.StoryDriver", "Generate");
+        var stream = Method(outcome, "Demo.App.StoryDriver", "Stream");
+
+        var greedy = (long[])Invoke(generate, model, new long[] { 1, 5, 7 }, 8)!;
+        var streamed = (long[])Invoke(stream, model, new long[] { 1, 5, 7 }, 8, int.MaxValue)!;
+        var cancelled = (long[])Invoke(stream, model, new long[] { 1, 5, 7 }, 8, 3)!;
+
+        Assert.Equal(8, greedy.Length);
+        Assert.Equal(greedy, streamed);
+        Assert.Equal([.. greedy[..3], -1L], cancelled);
+    }
+
+    [Fact]
     public void GenerateGreedy_validates_its_arguments()
     {
         string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());

@@ -17,6 +17,34 @@ internal static class UserPrograms
                     return model.GenerateGreedy(prompt, maxNewTokens);
                 }
 
+                // Streams with await foreach; cancels once cancelAfter tokens arrived, and then appends -1.
+                public static long[] Stream(string modelPath, long[] prompt, int maxNewTokens, int cancelAfter)
+                    => StreamAsync(modelPath, prompt, maxNewTokens, cancelAfter).GetAwaiter().GetResult();
+
+                private static async System.Threading.Tasks.Task<long[]> StreamAsync(string modelPath, long[] prompt, int maxNewTokens, int cancelAfter)
+                {
+                    using var model = new StoryModel(modelPath);
+                    using var cts = new System.Threading.CancellationTokenSource();
+                    var got = new System.Collections.Generic.List<long>();
+                    try
+                    {
+                        await foreach (long id in model.GenerateAsync(prompt, maxNewTokens, cancellationToken: cts.Token))
+                        {
+                            got.Add(id);
+                            if (got.Count == cancelAfter)
+                            {
+                                cts.Cancel();
+                            }
+                        }
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        got.Add(-1);
+                    }
+
+                    return got.ToArray();
+                }
+
                 public static string RunOnce(string modelPath, long[] prompt)
                 {
                     using var model = StoryModel.CreateWithCuda(modelPath, deviceId: 0, fallbackToCpu: true);

@@ -74,6 +74,9 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         var ids = lines[1].Trim().Split(' ');
         Assert.Equal(20, ids.Length);
         Assert.Equal(["403", "407", "261", "378"], ids[..4]);
+        // await foreach over GenerateAsync (greedy by default) streams the same ids; cancelling after 5 stops it there.
+        Assert.Equal(lines[1].Trim(), lines[2].Trim());
+        Assert.Equal("5 cancelled", lines[3].Trim());
     }
 
     [Fact, Step(2)]

@@ -33,6 +33,14 @@ public sealed class PackagedConsumer : IDisposable
             throw new InvalidOperationException("dotnet pack of the ModelCompiler package failed:\n" + Pack);
         }
 
+        // The generated decoders' runtime library; referenced by the consumer until the build package depends on it.
+        var runtime = Path.Combine(TestPaths.RepoRoot, "src", "ModelCompiler.Runtime", "ModelCompiler.Runtime.csproj");
+        var packRuntime = DotNetCli.Run(TestPaths.RepoRoot, ["pack", runtime, "-c", configuration, "-o", Feed, "-tl:off", "-nodeReuse:false"], PackTimeout);
+        if (!packRuntime.Succeeded)
+        {
+            throw new InvalidOperationException("dotnet pack of ModelCompiler.Runtime failed:\n" + packRuntime);
+        }
+
         Nupkg = Path.Combine(Feed, $"ModelCompiler.{Version}.nupkg");
         _consumer = new Lazy<string>(CreateConsumer);
     }
@@ -119,6 +127,7 @@ public sealed class PackagedConsumer : IDisposable
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="ModelCompiler" Version="{Version}" />
+                <PackageReference Include="ModelCompiler.Runtime" Version="{Version}" />
                 <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
               </ItemGroup>
               <ItemGroup>
@@ -133,6 +142,32 @@ public sealed class PackagedConsumer : IDisposable
             Console.WriteLine($"{typeof(Demo.StoryModel).FullName} {typeof(Demo.TinyStory).FullName} {File.Exists(model)}");
             using var m = new Demo.StoryModel();
             Console.WriteLine(string.Join(" ", m.GenerateGreedy(new long[] { 1 }, 20)));
+            var streamed = new List<long>();
+            await foreach (var id in m.GenerateAsync(new long[] { 1 }, 20))
+            {
+                streamed.Add(id);
+            }
+
+            Console.WriteLine(string.Join(" ", streamed));
+            using var cts = new CancellationTokenSource();
+            var before = new List<long>();
+            try
+            {
+                await foreach (var id in m.GenerateAsync(new long[] { 1 }, 20, cancellationToken: cts.Token))
+                {
+                    before.Add(id);
+                    if (before.Count == 5)
+                    {
+                        cts.Cancel();
+                    }
+                }
+
+                Console.WriteLine($"{before.Count} not cancelled");
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine($"{before.Count} cancelled");
+            }
             """);
 
         var restore = DotNetCli.Run(Dir, ["restore", "-tl:off", "-nodeReuse:false"], BuildTimeout);
@@ -181,7 +216,7 @@ public sealed class PackagedConsumer : IDisposable
                 <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
               </packageSources>
               <packageSourceMapping>
-                <packageSource key="modelcompiler-under-test"><package pattern="ModelCompiler" /></packageSource>
+                <packageSource key="modelcompiler-under-test"><package pattern="ModelCompiler" /><package pattern="ModelCompiler.Runtime" /></packageSource>
                 {(local ? "<packageSource key=\"machine-packages\"><package pattern=\"*\" /></packageSource>" : "")}
                 <packageSource key="nuget.org"><package pattern="*" /></packageSource>
               </packageSourceMapping>

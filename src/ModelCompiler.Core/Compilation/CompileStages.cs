@@ -134,9 +134,10 @@ public static class CompileStages
         var layers = LayerDiscovery.Find(new OnnxGraph(fp32.Graph));
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
-        PolicyOverrides.Validate(spec.Policy, layers);
+        var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
+        PolicyOverrides.Validate(spec.Policy, layers, roles);
         policy.ValidateLayers(layers);
-        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers), modelPath);
+        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers, roles), modelPath);
         var vocab = LogitsVocabulary(fp32);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
@@ -164,11 +165,11 @@ public static class CompileStages
     }
 
     /// <summary>Whether any layer can end up INT8 (the opset check is skipped for policy none without force_int8).</summary>
-    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers) => policy switch
+    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers, IReadOnlyDictionary<string, LayerRole> roles) => policy switch
     {
         NoInt8PolicySpec => layers.Any(l => policy.FindForced(l.Name) is not null),
-        ManualPolicySpec m => layers.Any(l => m.Selects(l.Name) || policy.FindForced(l.Name) is not null),
-        _ => layers.Any(l => !policy.IsExcluded(l.Name)),
+        ManualPolicySpec m => layers.Any(l => (m.Selects(l.Name) && !PolicyOverrides.IsExcluded(policy, l.Name, roles)) || policy.FindForced(l.Name) is not null),
+        _ => layers.Any(l => !PolicyOverrides.IsExcluded(policy, l.Name, roles) || policy.FindForced(l.Name) is not null),
     };
 
     public static void Tokens(CompileState s)
@@ -196,7 +197,7 @@ public static class CompileStages
         if (s.Policy.ProbeTokens is { } probeTokens) s.Probe = SensitivityProbe.Create(s, probeTokens);
         var context = new PolicyContext(s.Candidates, s.Fallback, s.Probe, Budget(s), new ReporterProgress(s.Reporter));
         var decided = s.Policy.Decide(context);
-        s.Decisions = PolicyOverrides.Apply(s.Spec.Policy, s.Fallback, decided);
+        s.Decisions = PolicyOverrides.Apply(s.Spec.Policy, s.Fallback, decided, s.Candidates.ToDictionary(c => c.Layer.Name, c => c.Role, StringComparer.Ordinal));
         s.Reporter.Stage("decide", $"policy {s.Spec.Policy.Kind}: {s.Decisions.Count(d => d.IsInt8)} of {s.Decisions.Count} layers INT8");
         s.Lap("decide");
     }

@@ -113,7 +113,7 @@ internal sealed class BudgetPolicy : ILayerPolicy
             Int8Bytes: c.Parameters + 4 * c.Layer.OutFeatures + c.Layer.OutFeatures, // int8 weights, fp32 scales, int8 zero points
             FallbackBytes: fallbackBytesPerWeight * c.Parameters,
             ForcedInt8: _spec.FindForced(c.Name) is not null,
-            Excluded: _spec.IsExcluded(c.Name))).ToList();
+            Excluded: _spec.IsExcluded(c.Name) || _spec.FindExcludedRole(c.Role) is not null)).ToList();
         BudgetConstraint constraint = _spec switch
         {
             { MaxModelBytes: { } b } => new BudgetConstraint.ModelBytesAtMost(b.Value, context.Budget.OtherBytes),

@@ -78,6 +78,14 @@ public static partial class RoleInference
     {
         var n = name.ToLowerInvariant();
         if (n is "lm_head" or "output" or "classifier" || n.EndsWith("lm_head", StringComparison.Ordinal)) return LayerRole.LmHead;
+        // GPT-2 (Conv1D modules): attn.c_proj is the attention output, mlp.c_fc / mlp.c_proj the MLP's in and out
+        // projections, i.e. up and down of an MLP without a gate; fc1/fc2 and fc_in/fc_out likewise.
+        var segments = n.Split('.', '/');
+        var tail = segments[^1] is "weight" or "matmul" && segments.Length > 1 ? segments[^2] : segments[^1];
+        var inMlp = n.Contains("mlp", StringComparison.Ordinal) || n.Contains("ffn", StringComparison.Ordinal);
+        if (tail is "c_fc" or "fc1" or "fc_in") return LayerRole.Up;
+        if (tail is "fc2" or "fc_out" || (tail == "c_proj" && inMlp)) return LayerRole.Down;
+        if (tail == "c_proj" && n.Contains("attn", StringComparison.Ordinal)) return LayerRole.O;
         var last = n.Split('.', '/', '_').Where(p => p.Length > 0 && p is not "proj" and not "weight" and not "w" and not "matmul").LastOrDefault() ?? "";
         return last switch
         {

@@ -77,13 +77,24 @@ public sealed class DecoderSession : IDisposable
     /// Runs <paramref name="tokens"/> (batch 1) after the tokens already in <paramref name="cache"/> (null: no past).
     /// The result owns the outputs; with a cache, the cache takes the new present tensors.
     /// </summary>
-    public DecoderStep Run(ReadOnlySpan<long> tokens, KvCache? cache = null)
+    public DecoderStep Run(ReadOnlySpan<long> tokens, KvCache? cache = null) => Run(tokens, 1, cache);
+
+    /// <summary>
+    /// Runs <paramref name="batch"/> sequences of equal length at once: <paramref name="tokens"/> is row-major
+    /// [batch, length], after the tokens already in <paramref name="cache"/> (which then holds all rows).
+    /// Rows do not see each other; logits are [batch, length, vocab] (<see cref="DecoderStep.LogitsAt(int, int)"/>).
+    /// </summary>
+    public DecoderStep Run(ReadOnlySpan<long> tokens, int batch, KvCache? cache = null)
     {
         if (tokens.Length == 0) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        if (tokens.Length % batch != 0) throw new ArgumentException($"{tokens.Length} tokens do not split into {batch} rows of equal length", nameof(tokens));
         if (cache is not null && Layers == 0)
             throw new InvalidOperationException("this model has no past_key_values inputs, so there is no KV cache to carry; run the whole sequence instead.");
+        if (cache is { Length: > 0 } && cache.Batch != batch)
+            throw new ArgumentException($"the cache holds {cache.Batch} rows, not {batch}", nameof(batch));
         var past = cache?.Length ?? 0;
-        var seq = tokens.Length;
+        var seq = tokens.Length / batch;
         if (past + seq > MaxPositions)
             throw new ModelCompilerException("MC1043",
                 $"{past + seq} tokens exceed the model's maximum sequence length {MaxPositions}; use a shorter context or fewer new tokens.", Path.GetFullPath(ModelPath));
@@ -95,20 +106,20 @@ public sealed class DecoderSession : IDisposable
             OrtValue Own(OrtValue v) { owned.Add(v); return v; }
 
             names.Add("input_ids");
-            values.Add(Own(OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [1, seq])));
+            values.Add(Own(OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [batch, seq])));
             if (HasAttentionMask)
             {
-                var mask = new long[past + seq];
+                var mask = new long[batch * (past + seq)];
                 Array.Fill(mask, 1L);
                 names.Add("attention_mask");
-                values.Add(Own(OrtValue.CreateTensorValueFromMemory(mask, [1, past + seq])));
+                values.Add(Own(OrtValue.CreateTensorValueFromMemory(mask, [batch, past + seq])));
             }
             if (HasPositionIds)
             {
-                var pos = new long[seq];
-                for (var i = 0; i < seq; i++) pos[i] = past + i;
+                var pos = new long[batch * seq];
+                for (var i = 0; i < pos.Length; i++) pos[i] = past + i % seq;
                 names.Add("position_ids");
-                values.Add(Own(OrtValue.CreateTensorValueFromMemory(pos, [1, seq])));
+                values.Add(Own(OrtValue.CreateTensorValueFromMemory(pos, [batch, seq])));
             }
             for (var i = 0; i < Layers; i++)
             {
@@ -117,7 +128,7 @@ public sealed class DecoderSession : IDisposable
                     names.Add($"past_key_values.{i}.{kind}");
                     values.Add(cache is { Length: > 0 }
                         ? cache.Get(i, kind == "key")
-                        : Own(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [1, KvHeads, 0, HeadDim])));
+                        : Own(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [batch, KvHeads, 0, HeadDim])));
                 }
             }
 
@@ -133,8 +144,8 @@ public sealed class DecoderSession : IDisposable
                 throw new ModelCompilerException("MC3001", $"ONNX Runtime failed to run the model: {e.Message.ReplaceLineEndings(" ").Trim()}", Path.GetFullPath(ModelPath), inner: e);
             }
             // Inputs are bound by now; replacing the cache frees the previous step's tensors only after the run.
-            if (cache is not null) cache.Replace(outputs, past + seq);
-            return new DecoderStep(outputs, seq, Layers, owned: cache is null);
+            if (cache is not null) cache.Replace(outputs, past + seq, batch);
+            return new DecoderStep(outputs, batch, seq, Layers, owned: cache is null);
         }
         finally
         {
@@ -160,22 +171,26 @@ public sealed class DecoderStep : IDisposable
     private readonly int _layers;
     private readonly bool _owned;
 
-    internal DecoderStep(IDisposableReadOnlyCollection<OrtValue> outputs, int sequenceLength, int layers, bool owned)
+    internal DecoderStep(IDisposableReadOnlyCollection<OrtValue> outputs, int batch, int sequenceLength, int layers, bool owned)
     {
         _outputs = outputs;
         _layers = layers;
         _owned = owned;
+        Batch = batch;
         SequenceLength = sequenceLength;
         VocabSize = (int)outputs[0].GetTensorTypeAndShape().Shape[^1];
     }
 
+    public int Batch { get; }
     public int SequenceLength { get; }
     public int VocabSize { get; }
 
-    /// <summary>Logits of all positions, row-major [sequence_length, vocab].</summary>
+    /// <summary>Logits of all positions, row-major [batch, sequence_length, vocab].</summary>
     public ReadOnlySpan<float> Logits => _outputs[0].GetTensorDataAsSpan<float>();
 
-    public ReadOnlySpan<float> LogitsAt(int position) => Logits.Slice(position * VocabSize, VocabSize);
+    public ReadOnlySpan<float> LogitsAt(int position) => LogitsAt(0, position);
+
+    public ReadOnlySpan<float> LogitsAt(int row, int position) => Logits.Slice((row * SequenceLength + position) * VocabSize, VocabSize);
 
     /// <summary>The i-th extra output requested when the session was created.</summary>
     public OrtValue Extra(int index) => _outputs[1 + 2 * _layers + index];
@@ -191,16 +206,20 @@ public sealed class KvCache : IDisposable
 {
     private IDisposableReadOnlyCollection<OrtValue>? _outputs;
 
-    /// <summary>Number of tokens the cache holds.</summary>
+    /// <summary>Number of tokens the cache holds (per row).</summary>
     public int Length { get; private set; }
+
+    /// <summary>Number of sequences (rows) the cache holds.</summary>
+    public int Batch { get; private set; }
 
     internal OrtValue Get(int layer, bool key) => _outputs![1 + 2 * layer + (key ? 0 : 1)];
 
-    internal void Replace(IDisposableReadOnlyCollection<OrtValue> outputs, int length)
+    internal void Replace(IDisposableReadOnlyCollection<OrtValue> outputs, int length, int batch)
     {
         _outputs?.Dispose();
         _outputs = outputs;
         Length = length;
+        Batch = batch;
     }
 
     public void Dispose()
@@ -208,5 +227,6 @@ public sealed class KvCache : IDisposable
         _outputs?.Dispose();
         _outputs = null;
         Length = 0;
+        Batch = 0;
     }
 }

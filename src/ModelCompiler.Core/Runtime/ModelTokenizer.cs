@@ -3,7 +3,11 @@ using ModelCompiler.Tokenization;
 
 namespace ModelCompiler.Runtime;
 
-/// <summary>Finds a model's tokenizer: an explicit path, else the one the model's metadata names beside it.</summary>
+/// <summary>
+/// Finds a model's tokenizer: an explicit path, else the one the model's metadata names beside it, else
+/// <c>&lt;model&gt;.tokenizer.bin</c>, else a Hugging Face <c>tokenizer.json</c> or SentencePiece <c>tokenizer.model</c>
+/// in the model's folder.
+/// </summary>
 public static class ModelTokenizer
 {
     public static string? FindBeside(string modelPath, IReadOnlyDictionary<string, string>? metadata)
@@ -15,7 +19,13 @@ public static class ModelTokenizer
             if (File.Exists(candidate)) return candidate;
         }
         var conventional = Llama2cImporter.TokenizerPathFor(modelPath);
-        return File.Exists(conventional) ? conventional : null;
+        if (File.Exists(conventional)) return conventional;
+        foreach (var hf in new[] { "tokenizer.json", "tokenizer.model" })
+        {
+            var inFolder = Path.Combine(dir, hf);
+            if (File.Exists(inFolder)) return inFolder;
+        }
+        return null;
     }
 
     /// <summary>Loads the tokenizer and checks it fits the model's vocabulary.</summary>
@@ -24,7 +34,7 @@ public static class ModelTokenizer
         var path = explicitPath is not null ? Path.GetFullPath(explicitPath)
             : FindBeside(session.ModelPath, session.Session.ModelMetadata.CustomMetadataMap)
               ?? throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound,
-                  $"no tokenizer found beside the model (expected {Path.GetFileName(Llama2cImporter.TokenizerPathFor(session.ModelPath))}); pass --tokenizer.",
+                  $"no tokenizer found beside the model (expected {Path.GetFileName(Llama2cImporter.TokenizerPathFor(session.ModelPath))}, tokenizer.json or tokenizer.model); pass --tokenizer.",
                   Path.GetFullPath(session.ModelPath));
         var tokenizer = TokenizerLoader.Load(path, session.VocabSize > 0 ? session.VocabSize : null);
         if (session.VocabSize > 0 && tokenizer.VocabularySize != session.VocabSize)

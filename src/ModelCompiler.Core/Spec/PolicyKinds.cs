@@ -40,7 +40,7 @@ internal static class PolicyKinds
     ];
 
     /// <summary>The keys every kind shares.</summary>
-    public static readonly IReadOnlyList<string> CommonKeys = [SpecKeys.Kind, SpecKeys.Exclude, SpecKeys.ForceInt8];
+    public static readonly IReadOnlyList<string> CommonKeys = [SpecKeys.Kind, SpecKeys.Exclude, SpecKeys.ExcludeRoles, SpecKeys.ForceInt8];
 
     /// <summary>Every key valid under <c>policy</c> for some kind (for unknown-key errors and hints).</summary>
     public static readonly IReadOnlyList<string> AllKeys = CommonKeys.Concat(All.SelectMany(k => k.Keys)).Distinct().ToArray();

@@ -21,6 +21,16 @@ public abstract record PolicySpec(IReadOnlyList<SpecValue<string>> Exclude, Spec
     /// <summary>True when an <c>exclude</c> glob matches <paramref name="layerName"/>.</summary>
     public bool IsExcluded(string layerName) => FindExclusion(layerName) is not null;
 
+    /// <summary>
+    /// <c>exclude_roles</c>: layer roles (q, k, v, o, gate, up, down, lm_head) that are never INT8,
+    /// whatever the producer names the layers (default none).
+    /// </summary>
+    public IReadOnlyList<SpecValue<Policies.LayerRole>> ExcludeRoles { get; init; } = [];
+
+    /// <summary>The <c>exclude_roles</c> entry that lists <paramref name="role"/>, or null.</summary>
+    public SpecValue<Policies.LayerRole>? FindExcludedRole(Policies.LayerRole role) =>
+        ExcludeRoles.FirstOrDefault(r => r.Value == role);
+
     /// <summary><c>force_int8</c>: layer-name globs that are always INT8, whatever the kind decides (default none).</summary>
     public IReadOnlyList<SpecValue<string>> ForceInt8 { get; init; } = [];
 

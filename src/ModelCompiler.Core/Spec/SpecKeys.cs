@@ -27,6 +27,7 @@ internal static class SpecKeys
     public const string Include = "include";
     public const string Exclude = "exclude";
     public const string ForceInt8 = "force_int8";
+    public const string ExcludeRoles = "exclude_roles";
     public const string Threshold = "threshold";
     public const string Predictor = "predictor";
     public const string SpikeThreshold = "spike_threshold";

@@ -196,6 +196,7 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
         return definition.Read(new PolicyReadContext(this, section, exclude, kind.Location)) with
         {
             ForceInt8 = ReadGlobList(section, SpecKeys.ForceInt8) ?? [],
+            ExcludeRoles = ReadRoleList(section, SpecKeys.ExcludeRoles) ?? [],
         };
     }
 

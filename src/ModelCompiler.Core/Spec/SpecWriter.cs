@@ -110,6 +110,11 @@ public static class SpecWriter
         }
 
         node.Add(SpecKeys.Exclude, GlobList(policy.Exclude));
+        if (policy.ExcludeRoles.Count > 0)
+        {
+            node.Add(SpecKeys.ExcludeRoles, RoleList(policy.ExcludeRoles));
+        }
+
         if (policy.ForceInt8.Count > 0)
         {
             node.Add(SpecKeys.ForceInt8, GlobList(policy.ForceInt8));

@@ -4,9 +4,9 @@ namespace ModelCompiler.Tokenization;
 public static class TokenizerLoader
 {
     /// <summary>
-    /// Loads a tokenizer: a llama2.c <c>.bin</c> today. Hugging Face <c>tokenizer.json</c> and SentencePiece
-    /// <c>tokenizer.model</c> (directly, or found in a model folder) are recognised and rejected with MC1023 until
-    /// they are implemented on Microsoft.ML.Tokenizers.
+    /// Loads a tokenizer: a llama2.c <c>.bin</c> or a Hugging Face <c>tokenizer.json</c> (BPE, GPT-2 or LLaMA
+    /// style). SentencePiece <c>tokenizer.model</c> (directly, or found in a model folder) is recognised and
+    /// rejected with MC1023.
     /// </summary>
     /// <param name="path">The tokenizer file, or a Hugging Face model folder.</param>
     /// <param name="vocabSize">The model's vocabulary size; llama2.c tokenizers read exactly this many entries.</param>
@@ -32,14 +32,12 @@ public static class TokenizerLoader
         return Kind(fullPath) switch
         {
             TokenizerKind.Llama2c => Llama2cTokenizer.Load(fullPath, vocabSize),
-            TokenizerKind.HuggingFaceJson => throw new ModelCompilerException(TokenizationErrors.TokenizerFormatNotSupported,
-                "not supported yet: tokenizer.json via Microsoft.ML.Tokenizers; for now convert the tokenizer to llama2.c's tokenizer.bin (llama2.c tokenizer.py) and pass that.",
-                fullPath),
+            TokenizerKind.HuggingFaceJson => HuggingFaceTokenizer.Load(fullPath),
             TokenizerKind.SentencePiece => throw new ModelCompilerException(TokenizationErrors.TokenizerFormatNotSupported,
                 "not supported yet: SentencePiece tokenizer.model via Microsoft.ML.Tokenizers; for now convert it to llama2.c's tokenizer.bin (llama2.c tokenizer.py) and pass that.",
                 fullPath),
             _ => throw new ModelCompilerException(TokenizationErrors.TokenizerFormatUnknown,
-                $"unknown tokenizer format '{Path.GetExtension(fullPath)}'; expected a llama2.c tokenizer (.bin).", fullPath),
+                $"unknown tokenizer format '{Path.GetExtension(fullPath)}'; expected a llama2.c tokenizer (.bin) or tokenizer.json.", fullPath),
         };
     }
 

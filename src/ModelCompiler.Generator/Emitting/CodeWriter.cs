@@ -35,6 +35,10 @@ namespace ModelCompiler.Generator.Emitting
             _indent++;
         }
 
+        public void Indent() => _indent++;
+
+        public void Outdent() => _indent--;
+
         public void Close(string suffix = "")
         {
             _indent--;

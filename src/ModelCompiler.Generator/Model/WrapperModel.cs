@@ -12,23 +12,30 @@ namespace ModelCompiler.Generator.Model
     /// <summary>A graph output and the C# members generated for it in <c>Outputs</c>.</summary>
     internal sealed record OutputMember(TensorModel Tensor, string PropertyName, string DataPropertyName, string ShapePropertyName);
 
+    /// <summary>What generation feeds a graph input: a member name of <c>ModelCompiler.Runtime.DecoderInputKind</c>.</summary>
     internal enum GreedyInputRole
     {
         InputIds,
         AttentionMask,
         PositionIds,
-        PastKeyValue,
+        SeqlensK,
+        TotalSequenceLength,
+        State,
     }
 
-    /// <summary>How greedy generation feeds one graph input; <see cref="CacheIndex"/> is 2*layer (+1 for values).</summary>
-    internal sealed record GreedyInput(string Name, GreedyInputRole Role, int CacheIndex, string ElementType);
+    /// <summary>How generation feeds one graph input (rank -1 when the signature does not say).</summary>
+    internal sealed record GreedyInput(string Name, GreedyInputRole Role, string ElementType, int Rank);
 
-    /// <summary>What greedy generation needs beyond the signature; present only when the signature fits a KV-cache decoder.</summary>
+    /// <summary>One recurrent state: zeros of <see cref="InitialShape"/> first, then <see cref="Output"/> of the previous step.</summary>
+    internal sealed record GreedyState(string Input, string Output, string ElementType, EquatableArray<long> InitialShape, int? SequenceAxis);
+
+    /// <summary>What generation needs beyond the signature (the decoder contract); present only when the signature fits it.</summary>
     internal sealed record GreedyPlan(
         EquatableArray<GreedyInput> Inputs,
+        EquatableArray<GreedyState> States,
         string LogitsName,
         string LogitsElementType,
-        EquatableArray<string> PresentNames);
+        EquatableArray<long> EosTokenIds);
 
     /// <summary>The manifest's <c>decoder</c> section.</summary>
     internal sealed record DecoderModel(
@@ -66,5 +73,5 @@ namespace ModelCompiler.Generator.Model
     internal sealed record ManifestResult(string FilePath, WrapperModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);
 
     /// <summary>A parsed manifest and the source generated for it (null when there is no model).</summary>
-    internal sealed record GeneratedWrapper(ManifestResult Result, string? Source);
+    internal sealed record GeneratedWrapper(ManifestResult Result, string? Source, bool NeedsRuntime);
 }

@@ -20,8 +20,8 @@ namespace ModelCompiler.Generator.Parsing
         internal static readonly string[] ReservedClassNames =
         {
             "Inputs", "Outputs", "ModelPath", "Session", "UsesCuda", "Run", "CreateWithCuda", "Dispose",
-            "GenerateGreedy", "NumLayers", "NumKvHeads", "HeadDim", "VocabSize", "BosTokenId", "EosTokenId", "MaxPositions",
-            "CheckShape", "MissingInput", "ThrowIfDisposed", "GreedyStep", "ArgMaxLastPosition", "EmptyCacheEntry", "Invariant",
+            "GenerateGreedy", "GenerateAsync", "Generator", "NumLayers", "NumKvHeads", "HeadDim", "VocabSize", "BosTokenId", "EosTokenId", "MaxPositions",
+            "CheckShape", "MissingInput", "ThrowIfDisposed", "GreedyStep", "DecoderContract", "EosTokenIds", "Invariant",
             "CompileMetrics",
         };
 
@@ -500,10 +500,20 @@ namespace ModelCompiler.Generator.Parsing
                 problems.Add("'decoder' needs num_layers, num_kv_heads and head_dim");
             }
 
+            var eosIds = ReadEosTokenIds(decoder, eos, problems);
             GreedyPlan? plan = null;
-            if (problems.Count == 0)
+            if (decoder["state"] is JsonArray)
             {
-                plan = PlanGreedy(inputs, outputs, numLayers!.Value, numKvHeads!.Value, headDim!.Value, problems);
+                // The decoder contract (docs/manifest.md): names, types and states come from the manifest.
+                problems.RemoveAll(p => p.StartsWith("'decoder' needs", System.StringComparison.Ordinal));
+                if (problems.Count == 0)
+                {
+                    plan = PlanFromContract(decoder, inputs, eosIds, problems);
+                }
+            }
+            else if (problems.Count == 0)
+            {
+                plan = PlanGreedy(inputs, outputs, numLayers!.Value, numKvHeads!.Value, headDim!.Value, eosIds, problems);
             }
 
             if (problems.Count > 0)
@@ -530,10 +540,12 @@ namespace ModelCompiler.Generator.Parsing
             int numLayers,
             int numKvHeads,
             int headDim,
+            EquatableArray<long> eosIds,
             List<string> problems)
         {
             var greedyInputs = new List<GreedyInput>();
             var pastSeen = new bool[numLayers * 2];
+            var pastTypes = new string[numLayers * 2];
             bool hasInputIds = false;
             foreach (var input in inputs)
             {
@@ -552,7 +564,7 @@ namespace ModelCompiler.Generator.Parsing
                             : input.Name == "attention_mask" ? GreedyInputRole.AttentionMask
                             : GreedyInputRole.PositionIds;
                         hasInputIds |= role == GreedyInputRole.InputIds;
-                        greedyInputs.Add(new GreedyInput(input.Name, role, -1, input.ElementType));
+                        greedyInputs.Add(new GreedyInput(input.Name, role, input.ElementType, input.Shape.Count));
                         continue;
                 }
 
@@ -576,7 +588,8 @@ namespace ModelCompiler.Generator.Parsing
                 }
 
                 pastSeen[cacheIndex] = true;
-                greedyInputs.Add(new GreedyInput(input.Name, GreedyInputRole.PastKeyValue, cacheIndex, input.ElementType));
+                greedyInputs.Add(new GreedyInput(input.Name, GreedyInputRole.State, input.ElementType, input.Shape.Count));
+                pastTypes[cacheIndex] = input.ElementType;
             }
 
             if (!hasInputIds)
@@ -624,9 +637,170 @@ namespace ModelCompiler.Generator.Parsing
                 presentNames.Add(name);
             }
 
-            return problems.Count > 0 || logits is null
+            if (problems.Count > 0 || logits is null)
+            {
+                return null;
+            }
+
+            // States in graph order (the order of the past_key_values inputs), each fed [1, heads, 0, head_dim] first.
+            var states = new List<GreedyState>();
+            foreach (var input in greedyInputs)
+            {
+                if (input.Role == GreedyInputRole.State)
+                {
+                    int index = PastIndex(input.Name, numLayers);
+                    states.Add(new GreedyState(input.Name, presentNames[index], pastTypes[index], new long[] { 1, numKvHeads, 0, headDim }.ToEquatableArray(), 2));
+                }
+            }
+
+            return new GreedyPlan(greedyInputs.ToEquatableArray(), states.ToEquatableArray(), logits.Name, logits.ElementType, eosIds);
+        }
+
+        private static EquatableArray<long> ReadEosTokenIds(JsonObject decoder, long? eos, List<string> problems)
+        {
+            var ids = new List<long>();
+            var node = decoder["eos_token_ids"];
+            if (node is JsonArray array)
+            {
+                foreach (var item in array.Items)
+                {
+                    if (item is JsonNumber n && n.TryGetInt64(out long id) && id >= 0)
+                    {
+                        ids.Add(id);
+                    }
+                    else
+                    {
+                        problems.Add("'decoder.eos_token_ids' must hold integers >= 0");
+                        break;
+                    }
+                }
+            }
+            else if (node != null && node.Kind != JsonKind.Null)
+            {
+                problems.Add("'decoder.eos_token_ids' must be an array");
+            }
+            else if (eos.HasValue)
+            {
+                ids.Add(eos.Value);
+            }
+
+            return ids.ToEquatableArray();
+        }
+
+        /// <summary>The plan for a manifest with the decoder contract: every input named by it, states in graph order.</summary>
+        private static GreedyPlan? PlanFromContract(JsonObject decoder, EquatableArray<TensorModel> inputs, EquatableArray<long> eosIds, List<string> problems)
+        {
+            var roles = new Dictionary<string, (GreedyInputRole Role, string? Type)>(System.StringComparer.Ordinal);
+            void Named(string key, GreedyInputRole role, bool required)
+            {
+                var node = decoder[key];
+                if (node is JsonObject obj && obj["name"] is JsonString name)
+                {
+                    roles[name.Value] = (role, (obj["type"] as JsonString)?.Value);
+                }
+                else if (node != null && node.Kind != JsonKind.Null)
+                {
+                    problems.Add($"'decoder.{key}' must be an object with a 'name'");
+                }
+                else if (required)
+                {
+                    problems.Add($"'decoder.{key}' is missing");
+                }
+            }
+
+            Named("input_ids", GreedyInputRole.InputIds, required: true);
+            Named("attention_mask", GreedyInputRole.AttentionMask, required: false);
+            Named("position_ids", GreedyInputRole.PositionIds, required: false);
+            if (decoder["extra_inputs"] is JsonArray extras)
+            {
+                foreach (var item in extras.Items)
+                {
+                    string? kind = ((item as JsonObject)?["kind"] as JsonString)?.Value;
+                    string? name = ((item as JsonObject)?["name"] as JsonString)?.Value;
+                    var role = kind == "seqlens_k" ? GreedyInputRole.SeqlensK : kind == "total_sequence_length" ? GreedyInputRole.TotalSequenceLength : (GreedyInputRole?)null;
+                    if (name is null || role is null)
+                    {
+                        problems.Add($"'decoder.extra_inputs' holds an entry of kind '{kind}' that generation cannot feed");
+                        continue;
+                    }
+
+                    roles[name] = (role.Value, ((JsonObject)item)["type"] is JsonString t ? t.Value : null);
+                }
+            }
+
+            var states = new List<GreedyState>();
+            var stateInputs = new HashSet<string>(System.StringComparer.Ordinal);
+            foreach (var item in ((JsonArray)decoder["state"]!).Items)
+            {
+                var obj = item as JsonObject;
+                string? input = (obj?["input"] as JsonString)?.Value;
+                string? output = (obj?["output"] as JsonString)?.Value;
+                string? type = (obj?["type"] as JsonString)?.Value;
+                var shape = new List<long>();
+                bool shapeOk = obj?["initial_shape"] is JsonArray dims;
+                if (shapeOk)
+                {
+                    foreach (var d in ((JsonArray)obj!["initial_shape"]!).Items)
+                    {
+                        if (d is JsonNumber n && n.TryGetInt64(out long size) && size >= 0)
+                        {
+                            shape.Add(size);
+                        }
+                        else
+                        {
+                            shapeOk = false;
+                        }
+                    }
+                }
+
+                int? axis = obj?["sequence_axis"] is JsonNumber a && a.TryGetInt64(out long ax) ? (int)ax : (int?)null;
+                if (input is null || output is null || type is null || !ElementTypes.IsKnown(type) || !shapeOk)
+                {
+                    problems.Add("every 'decoder.state' entry needs input, output, a known type and initial_shape");
+                    continue;
+                }
+
+                stateInputs.Add(input);
+                states.Add(new GreedyState(input, output, type, shape.ToEquatableArray(), axis));
+            }
+
+            string? logitsName = ((decoder["logits"] as JsonObject)?["name"] as JsonString)?.Value;
+            string? logitsType = ((decoder["logits"] as JsonObject)?["type"] as JsonString)?.Value;
+            if (logitsName is null || logitsType is null || !ElementTypes.IsFloatingPoint(logitsType))
+            {
+                problems.Add("'decoder.logits' needs a name and a floating-point type");
+            }
+
+            var greedyInputs = new List<GreedyInput>();
+            foreach (var input in inputs)
+            {
+                if (stateInputs.Contains(input.Name))
+                {
+                    greedyInputs.Add(new GreedyInput(input.Name, GreedyInputRole.State, input.ElementType, input.Shape.Count));
+                }
+                else if (roles.TryGetValue(input.Name, out var role))
+                {
+                    if (!ElementTypes.IsTokenInteger(input.ElementType))
+                    {
+                        problems.Add($"input '{input.Name}' must be int32 or int64");
+                    }
+
+                    greedyInputs.Add(new GreedyInput(input.Name, role.Role, input.ElementType, input.Shape.Count));
+                }
+                else
+                {
+                    problems.Add($"input '{input.Name}' is not part of the decoder contract, so generation cannot feed it");
+                }
+            }
+
+            if (!greedyInputs.Exists(i => i.Role == GreedyInputRole.InputIds))
+            {
+                problems.Add("the signature has no input_ids input");
+            }
+
+            return problems.Count > 0
                 ? null
-                : new GreedyPlan(greedyInputs.ToEquatableArray(), logits.Name, logits.ElementType, presentNames.ToEquatableArray());
+                : new GreedyPlan(greedyInputs.ToEquatableArray(), states.ToEquatableArray(), logitsName!, logitsType!, eosIds);
         }
 
         private static string CacheName(string prefix, int cacheIndex)

@@ -48,6 +48,23 @@ public sealed class PolicyDecisionTests
     }
 
     [Fact]
+    public void Exclude_roles_keeps_every_layer_of_a_listed_role_off_int8()
+    {
+        var d = Decide("  kind: all-int8\n  exclude_roles: [down, lm_head]", Four);
+        Assert.Equal(["int8", "fp32", "int8", "fp32"], Precisions(d));
+        Assert.StartsWith("exclude_roles 'down' (line 4", d[1].Evidence.Override);
+        Assert.StartsWith("exclude_roles 'lm_head' (line 4", d[3].Evidence.Override);
+    }
+
+    [Fact]
+    public void Force_int8_on_a_layer_of_an_excluded_role_is_an_error()
+    {
+        var e = Assert.Throws<ModelCompilerException>(() => Decide("  kind: all-int8\n  exclude_roles: [down]\n  force_int8: [\"l0.*\"]", Four));
+        Assert.Equal(SpecCodes.ForcedAndExcluded, e.Code);
+        Assert.Contains("exclude_roles 'down'", e.Message);
+    }
+
+    [Fact]
     public void Force_int8_and_exclude_on_the_same_layer_is_an_error_at_the_force_line()
     {
         var e = Assert.Throws<ModelCompilerException>(() => Decide("  kind: all-int8\n  exclude: [\"l0.*\"]\n  force_int8: [\"*.down\"]", Four));
@@ -70,6 +87,8 @@ public sealed class PolicyDecisionTests
     [Theory]
     [InlineData("  kind: spike\n  spike_threshold: 0.5", SpecCodes.OutOfRange)]
     [InlineData("  kind: spike\n  roles: [lmhead]", SpecCodes.UnknownValue)]
+    [InlineData("  kind: all-int8\n  exclude_roles: [downproj]", SpecCodes.UnknownValue)]
+    [InlineData("  kind: all-int8\n  exclude_roles: [[down]]", SpecCodes.WrongType)]
     [InlineData("  kind: measured\n  probe_tokens: 1", SpecCodes.OutOfRange)]
     [InlineData("  kind: all-int8\n  spike_threshold: 3", SpecCodes.KeyNotValidForKind)]
     public void Bad_policy_values_are_spec_errors(string yaml, string code)

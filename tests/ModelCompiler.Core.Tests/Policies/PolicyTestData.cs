@@ -43,7 +43,8 @@ internal static class PolicyTestData
     public static IReadOnlyList<LayerDecision> Decide(string policyYaml, IReadOnlyList<LayerCandidate> candidates, ISensitivityProbe? probe = null)
     {
         var (spec, policy) = Policy(policyYaml);
-        PolicyOverrides.Validate(spec, candidates.Select(c => c.Layer).ToList());
-        return PolicyOverrides.Apply(spec, LayerPrecision.Fp32, policy.Decide(Context(candidates, probe)));
+        var roles = candidates.ToDictionary(c => c.Layer.Name, c => c.Role, StringComparer.Ordinal);
+        PolicyOverrides.Validate(spec, candidates.Select(c => c.Layer).ToList(), roles);
+        return PolicyOverrides.Apply(spec, LayerPrecision.Fp32, policy.Decide(Context(candidates, probe)), roles);
     }
 }

@@ -51,6 +51,40 @@ public sealed class DecoderSessionTests(Stories260KFixture f) : IDisposable
     }
 
     [Fact]
+    public void Batch_EachRowMatchesThatSequenceRunAlone_WithAndWithoutTheCache()
+    {
+        long[][] rows = [[1, 400, 200, 37], [1, 5, 6, 7], [1, 511, 0, 300]];
+        using var cache = new KvCache();
+        using (var prefill = f.Session.Run(rows.SelectMany(r => r[..3]).ToArray(), rows.Length, cache))
+        {
+            Assert.Equal(3, prefill.Batch);
+            Assert.Equal(3, cache.Length);
+            Assert.Equal(3, cache.Batch);
+            for (var r = 0; r < rows.Length; r++)
+            {
+                using var alone = f.Session.Run(rows[r][..3]);
+                for (var t = 0; t < 3; t++) AssertClose(alone.LogitsAt(t), prefill.LogitsAt(r, t));
+            }
+        }
+        using var next = f.Session.Run(rows.Select(r => r[3]).ToArray(), rows.Length, cache);
+        Assert.Equal(4, cache.Length);
+        for (var r = 0; r < rows.Length; r++)
+        {
+            using var alone = f.Session.Run(rows[r]);
+            AssertClose(alone.LogitsAt(3), next.LogitsAt(r, 0));
+        }
+        Assert.Throws<ArgumentException>(() => f.Session.Run([1, 2], 2, cache)); // the cache holds 3 rows
+        Assert.Throws<ArgumentException>(() => f.Session.Run([1, 2, 3], 2));     // 3 tokens are not 2 equal rows
+    }
+
+    private static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * (1 + Math.Abs(expected[i])), $"logit {i}: {expected[i]} vs {actual[i]}");
+    }
+
+    [Fact]
     public void ExtraOutputs_ExposeIntermediateTensors()
     {
         var name = "/model/layers.0/mlp/down_proj/MatMul_output_0";

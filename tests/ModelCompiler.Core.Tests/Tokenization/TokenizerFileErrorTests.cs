@@ -131,11 +131,11 @@ public sealed class TokenizerFileErrorTests : IDisposable
     }
 
     [Fact]
-    public void Loader_names_hugging_face_formats_as_not_supported_yet()
+    public void Loader_rejects_malformed_tokenizer_json_and_sentencepiece_model()
     {
         var json = Write("tokenizer.json", "{\"model\":{\"type\":\"BPE\"}}"u8.ToArray());
-        var e = AssertError("MC1023", json, () => TokenizerLoader.Load(json));
-        Assert.Contains("not supported yet: tokenizer.json via Microsoft.ML.Tokenizers", e.Message);
+        var e = AssertError("MC1021", json, () => TokenizerLoader.Load(json));
+        Assert.Contains("tokenizer.json is malformed", e.Message);
 
         var model = Write("tokenizer.model", [0x0A, 0x00]);
         e = AssertError("MC1023", model, () => TokenizerLoader.Load(model));
@@ -144,7 +144,7 @@ public sealed class TokenizerFileErrorTests : IDisposable
         // A Hugging Face model folder is looked into.
         var folder = Directory.CreateDirectory(Path.Combine(_dir, "hf-model")).FullName;
         var inFolder = Write(Path.Combine("hf-model", "tokenizer.json"), "{}"u8.ToArray());
-        AssertError("MC1023", inFolder, () => TokenizerLoader.Load(folder));
+        AssertError("MC1021", inFolder, () => TokenizerLoader.Load(folder));
         var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
         AssertError("MC1020", empty, () => TokenizerLoader.Load(empty));
     }

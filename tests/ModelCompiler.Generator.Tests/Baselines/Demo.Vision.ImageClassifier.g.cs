@@ -198,20 +198,16 @@ namespace Demo.Vision
             public global::Microsoft.ML.OnnxRuntime.OrtValue? PixelValues { get; set; }
 
             /// <summary>Sets <see cref="PixelValues"/> to a float32 tensor over <paramref name="data"/> and disposes the value it replaces.</summary>
-            /// <param name="data">The elements in row-major order; the tensor uses this array without copying, so leave it unchanged until the run ends.</param>
+            /// <param name="data">The elements in row-major order (an array converts implicitly); the tensor uses this memory without copying, so leave it unchanged until the run ends.</param>
             /// <param name="shape">The shape, [batch, 3, 224, 224]; fixed dimensions must match.</param>
             /// <returns>This instance, to chain calls.</returns>
-            /// <exception cref="global::System.ArgumentNullException"><paramref name="data"/> or <paramref name="shape"/> is <see langword="null"/>.</exception>
+            /// <exception cref="global::System.ArgumentNullException"><paramref name="shape"/> is <see langword="null"/>.</exception>
             /// <exception cref="global::System.ArgumentException">The shape does not fit the signature or the length of <paramref name="data"/>.</exception>
-            public Inputs SetPixelValues(float[] data, params long[] shape)
+            public Inputs SetPixelValues(global::System.ReadOnlyMemory<float> data, params long[] shape)
             {
-                if (data is null)
-                {
-                    throw new global::System.ArgumentNullException(nameof(data));
-                }
-
                 ImageClassifier.CheckShape("pixel_values", data.Length, shape, new long[] { -1, 3, 224, 224 });
-                var value = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory<float>(data, shape);
+                // ONNX Runtime reads inputs only, so the read-only memory is passed as is.
+                var value = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory<float>(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, global::System.Runtime.InteropServices.MemoryMarshal.AsMemory(data), shape);
                 PixelValues?.Dispose();
                 PixelValues = value;
                 return this;

@@ -44,6 +44,9 @@ internal static class GeneratorHarness
         MetadataReference.CreateFromFile(typeof(System.Numerics.Tensors.TensorPrimitives).Assembly.Location),
     ]);
 
+    private static readonly Lazy<MetadataReference> s_runtimeReference = new(() =>
+        MetadataReference.CreateFromFile(typeof(ModelCompiler.Runtime.TokenGenerator).Assembly.Location));
+
     public static CSharpParseOptions ParseOptions(LanguageVersion version = LanguageVersion.Latest)
         => new(version, DocumentationMode.Diagnose);
 
@@ -52,7 +55,8 @@ internal static class GeneratorHarness
         IEnumerable<string> sources,
         bool referenceOnnxRuntime = true,
         LanguageVersion version = LanguageVersion.Latest,
-        string assemblyName = "Consumer")
+        string assemblyName = "Consumer",
+        bool referenceRuntime = true)
     {
         var parseOptions = ParseOptions(version);
         var trees = sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, parseOptions, path: $"/project/User{i}.cs"));
@@ -60,6 +64,11 @@ internal static class GeneratorHarness
         if (referenceOnnxRuntime)
         {
             references = references.AddRange(s_onnxRuntimeReferences.Value);
+        }
+
+        if (referenceOnnxRuntime && referenceRuntime)
+        {
+            references = references.Add(s_runtimeReference.Value);
         }
 
         var options = new CSharpCompilationOptions(
