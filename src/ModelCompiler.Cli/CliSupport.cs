@@ -59,9 +59,11 @@ internal static class CommandRunner
             if (verbose) Console.Error.WriteLine(e);
             return ExitCodes.BadInput;
         }
-        catch (Exception e) when (!verbose)
+        catch (Exception e)
         {
+            // An internal error is exit 3 with or without --verbose; --verbose only adds the stack trace.
             Console.Error.WriteLine($"modelc: error MC3000: internal error: {e.GetType().Name}: {e.Message} (run with --verbose for details and report it)");
+            if (verbose) Console.Error.WriteLine(e);
             return ExitCodes.RuntimeFailure;
         }
     }

@@ -30,7 +30,7 @@ internal static class GenerateCommand
             if (n < 0) throw new ModelCompilerException("MC1006", $"--max-tokens must be ≥ 0 (got {n}).");
             var temp = parse.GetValue(temperature);
             var p = parse.GetValue(topP);
-            if (temp < 0 || p <= 0 || p > 1) throw new ModelCompilerException("MC1006", "--temperature must be ≥ 0 and --top-p in (0, 1].");
+            if (!float.IsFinite(temp) || !float.IsFinite(p) || temp < 0 || p <= 0 || p > 1) throw new ModelCompilerException("MC1006", "--temperature must be a finite number ≥ 0 and --top-p a finite number in (0, 1].");
             ExecutionProviders.UseNativeLibrary(parse.GetValue(ortNative));
 
             using var options = ExecutionProviders.Create(parse.GetValue(provider)!, modelPath);

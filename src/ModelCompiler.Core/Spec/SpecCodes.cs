@@ -63,6 +63,12 @@ public static class SpecCodes
     /// <summary>More than one budget constraint, or none, under <c>kind: budget</c>.</summary>
     public const string BudgetConstraintCount = "MC1124";
 
+    /// <summary>The spec file is larger than <see cref="SpecLoader.MaxSpecBytes"/> (or never ends, like a device).</summary>
+    public const string SpecTooLarge = "MC1125";
+
+    /// <summary>The YAML nests mappings and lists deeper than <see cref="SpecYaml.MaxDepth"/> levels.</summary>
+    public const string YamlTooDeep = "MC1126";
+
     /// <summary>Warning: evaluation text is the calibration text (same path or same content).</summary>
     public const string SameCalibrationAndEvaluationText = "MC1150";
 

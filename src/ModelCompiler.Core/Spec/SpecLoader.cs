@@ -27,7 +27,7 @@ public static class SpecLoader
         string text;
         try
         {
-            text = File.ReadAllText(fullPath);
+            text = ReadBounded(fullPath);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -41,6 +41,32 @@ public static class SpecLoader
         }
 
         return Parse(text, fullPath, Path.GetDirectoryName(fullPath)!);
+    }
+
+    /// <summary>The largest spec file read (a real spec is a few kilobytes); a larger file or an endless device is MC1125.</summary>
+    public const int MaxSpecBytes = 1 << 20;
+
+    // Reads at most MaxSpecBytes + 1 bytes, so that '/dev/zero' or a huge file cannot exhaust memory; decodes as
+    // File.ReadAllText does (UTF-8 unless a byte-order mark says otherwise).
+    private static string ReadBounded(string fullPath)
+    {
+        using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        var buffer = new byte[MaxSpecBytes + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = stream.Read(buffer, length, buffer.Length - length)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > MaxSpecBytes)
+        {
+            throw new ModelCompilerException(SpecCodes.SpecTooLarge,
+                $"the spec file is larger than {MaxSpecBytes / (1 << 20)} MiB (or is a device that never ends); a spec is a small YAML file, name the right one", fullPath);
+        }
+
+        using var reader = new StreamReader(new MemoryStream(buffer, 0, length), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd();
     }
 
     /// <summary>

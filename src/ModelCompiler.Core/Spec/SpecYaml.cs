@@ -46,13 +46,17 @@ internal sealed class YMapping(IReadOnlyList<KeyValuePair<YScalar, YNode>> entri
 /// </summary>
 internal static partial class SpecYaml
 {
+    /// <summary>How deep mappings and lists may nest; a spec needs about five levels, and deeper input is refused
+    /// before anything recurses over it (20000 levels would otherwise overflow the stack).</summary>
+    public const int MaxDepth = 64;
+
     /// <summary>The single document's root node, or null when the text holds no document or a null one.</summary>
     public static YNode? ReadSingleDocument(string text, string file)
     {
         var reader = new EventReader(file);
+        var parser = new Parser(new StringReader(text));
         try
         {
-            var parser = new Parser(new StringReader(text));
             parser.Consume<StreamStart>();
             if (parser.TryConsume<StreamEnd>(out _))
             {
@@ -76,6 +80,14 @@ internal static partial class SpecYaml
             throw At(file, ex.Start).Error(SpecCodes.YamlSyntax,
                 $"YAML syntax error: {StripMarks(ex.Message)}; fix the YAML at this line (check indentation, colons and quotes)", ex);
         }
+        catch (Exception ex) when (ex is not ModelCompilerException and not OutOfMemoryException)
+        {
+            // YamlDotNet lets a few non-YamlExceptions escape on malformed input (an unclosed flow mapping ends the
+            // stream where an event was expected); they are syntax errors too, reported where parsing stopped.
+            var mark = parser.Current?.Start ?? Mark.Empty;
+            throw At(file, mark).Error(SpecCodes.YamlSyntax,
+                $"YAML syntax error: {ex.Message.TrimEnd('.', ' ')}; fix the YAML at this line (check brackets, braces, indentation and quotes)", ex);
+        }
     }
 
     public static SpecLocation At(string file, Mark mark) => new(file, (int)mark.Line, (int)mark.Column);
@@ -90,8 +102,15 @@ internal static partial class SpecYaml
     {
         private readonly Dictionary<string, YNode> _anchors = new(StringComparer.Ordinal);
 
-        public YNode ReadNode(IParser parser)
+        public YNode ReadNode(IParser parser, int depth = 0)
         {
+            if (depth > MaxDepth)
+            {
+                var where = parser.Current?.Start ?? Mark.Empty;
+                throw At(file, where).Error(SpecCodes.YamlTooDeep,
+                    $"the YAML nests lists and mappings more than {MaxDepth} levels deep; a spec needs only a few levels");
+            }
+
             if (parser.TryConsume<AnchorAlias>(out var alias))
             {
                 return _anchors.TryGetValue(alias.Value.Value, out var target)
@@ -112,7 +131,7 @@ internal static partial class SpecYaml
                 var items = new List<YNode>();
                 while (!parser.TryConsume<SequenceEnd>(out _))
                 {
-                    items.Add(ReadNode(parser));
+                    items.Add(ReadNode(parser, depth + 1));
                 }
 
                 node = new YSequence(items, At(file, sequenceStart.Start));
@@ -124,14 +143,14 @@ internal static partial class SpecYaml
                 var entries = new List<KeyValuePair<YScalar, YNode>>();
                 while (!parser.TryConsume<MappingEnd>(out _))
                 {
-                    var key = ReadNode(parser);
+                    var key = ReadNode(parser, depth + 1);
                     if (key is not YScalar scalarKey)
                     {
                         throw key.Location.Error(SpecCodes.WrongType,
                             $"a key must be a plain name, not {key.Describe()}; write keys such as 'target:'");
                     }
 
-                    entries.Add(new(scalarKey, ReadNode(parser)));
+                    entries.Add(new(scalarKey, ReadNode(parser, depth + 1)));
                 }
 
                 node = new YMapping(entries, At(file, mappingStart.Start));
