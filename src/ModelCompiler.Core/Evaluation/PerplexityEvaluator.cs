@@ -33,12 +33,22 @@ public static class PerplexityEvaluator
             var ids = ToInt64(window.Tokens.Span);
             using var step = session.Run(ids);
             for (var t = 0; t < ids.Length - 1; t++)
-                nll += NegativeLogLikelihood(step.LogitsAt(t), (int)ids[t + 1]);
+            {
+                var tokenNll = NegativeLogLikelihood(step.LogitsAt(t), (int)ids[t + 1]);
+                if (!double.IsFinite(tokenNll)) throw NonFiniteLogits(session, window.Index, t);
+                nll += tokenNll;
+            }
             done += ids.Length - 1;
             progress?.Report(new EvaluationProgress(window.Index + 1, windows.Count, done, total, clock.Elapsed.TotalSeconds));
         }
         return new PerplexityResult(Math.Exp(nll / total), nll, total, windows.Count, clock.Elapsed.TotalSeconds);
     }
+
+    /// <summary>A model whose logits hold NaN or ±Inf has no perplexity: MC1046, never "perplexity Infinity".</summary>
+    public static ModelCompilerException NonFiniteLogits(DecoderSession session, int window, int position) => new(
+        "MC1046",
+        $"the model gives non-finite logits (NaN or infinity) at window {window + 1}, position {position}; its weights hold NaN/Inf or a value overflows.",
+        Path.GetFullPath(session.ModelPath));
 
     public static long[] ToInt64(ReadOnlySpan<int> tokens)
     {

@@ -25,6 +25,33 @@ public sealed class PerplexityTests(Stories260KFixture f, ITestOutputHelper outp
     }
 
     [Fact]
+    public void NonFiniteLogits_AreError1046_NotAnInfinitePerplexity()
+    {
+        // One NaN in the final norm's weight: every logit after it is NaN.
+        var model = Onnx.OnnxModelIO.Load(f.ModelPath);
+        var norm = model.Graph.Initializer.Single(t => t.Name == "model.norm.weight");
+        var values = Onnx.TensorData.ReadFloats(norm);
+        values[0] = float.NaN;
+        var bytes = new byte[values.Length * 4];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        norm.RawData = Google.Protobuf.ByteString.CopyFrom(bytes);
+        var dir = TestPaths.NewTempDir("mc-nan");
+        try
+        {
+            var path = Path.Combine(dir, "nan.onnx");
+            Onnx.OnnxModelIO.Save(model, path);
+            using var session = new ModelCompiler.Runtime.DecoderSession(path);
+            var e = Assert.Throws<ModelCompilerException>(() => PerplexityEvaluator.Evaluate(session, f.Stream(TestPaths.TinyStoriesSample, 64), 32));
+            Assert.Equal("MC1046", e.Code);
+            Assert.Contains("window 1, position 0", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void TinyStoriesSample_WithTheReferenceForwardPass_AgreesWithOnnxRuntime()
     {
         // The windowing below is written out here (non-overlapping windows of 256, first token of each is context
