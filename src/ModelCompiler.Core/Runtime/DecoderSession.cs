@@ -25,6 +25,12 @@ public sealed class DecoderSession : IDisposable
         {
             throw new ModelCompilerException("MC1002", "not a valid ONNX model (truncated or corrupt protobuf).", Path.GetFullPath(modelPath), inner: e);
         }
+        catch (OnnxRuntimeException e) when (!RuntimeSideErrors.Any(c => e.Message.Contains($"[ErrorCode:{c}]", StringComparison.Ordinal)))
+        {
+            // The graph itself is refused (invalid graph, type or shape inference, unknown op, bad attribute): bad input.
+            // ORT's C# API keeps its ErrorCode internal; the message starts with "[ErrorCode:Name]".
+            throw new ModelCompilerException("MC1047", $"ONNX Runtime refuses the model: {e.Message.ReplaceLineEndings(" ").Trim()}", Path.GetFullPath(modelPath), inner: e);
+        }
         catch (OnnxRuntimeException e)
         {
             throw new ModelCompilerException("MC3001", $"ONNX Runtime could not load the model: {e.Message}", Path.GetFullPath(modelPath), inner: e);
@@ -53,6 +59,9 @@ public sealed class DecoderSession : IDisposable
 
     /// <summary>The decoder interface read from the graph.</summary>
     public DecoderContract Contract { get; }
+
+    /// <summary>ORT error codes at session creation that are the machine's or the runtime's fault, not the model's.</summary>
+    private static readonly string[] RuntimeSideErrors = ["EPFail", "EngineError", "RuntimeException"];
 
     /// <summary>The longest sequence (past + new tokens) the model can position, when its metadata says.</summary>
     public int? MaxPositions { get; }

@@ -52,6 +52,26 @@ public sealed class PerplexityTests(Stories260KFixture f, ITestOutputHelper outp
     }
 
     [Fact]
+    public void AGraphOnnxRuntimeRefuses_IsBadInput1047()
+    {
+        var model = Onnx.OnnxModelIO.Load(f.ModelPath);
+        model.Graph.Node[10].Input[0] = "no_such_tensor"; // read by a node, produced by none
+        var dir = TestPaths.NewTempDir("mc-refused");
+        try
+        {
+            var path = Path.Combine(dir, "refused.onnx");
+            Onnx.OnnxModelIO.Save(model, path);
+            var e = Assert.Throws<ModelCompilerException>(() => new ModelCompiler.Runtime.DecoderSession(path));
+            Assert.Equal("MC1047", e.Code);
+            Assert.Contains("no_such_tensor", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void TinyStoriesSample_WithTheReferenceForwardPass_AgreesWithOnnxRuntime()
     {
         // The windowing below is written out here (non-overlapping windows of 256, first token of each is context
