@@ -47,7 +47,18 @@ public static class Calibrator
         var stats = activations.ToDictionary(a => a, a => new ActivationStats(channels[a]), StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         using var options = Deterministic.SessionOptions();
-        using var session = new DecoderSession(tapPath, options, activations);
+        DecoderSession session;
+        try
+        {
+            session = new DecoderSession(tapPath, options, activations);
+        }
+        catch (ModelCompilerException e) when (e.Code == "MC1047")
+        {
+            // The tap model is modelc's own rewrite of a graph ORT accepted: a refusal is our failure, not the user's.
+            throw new ModelCompilerException("MC3001",
+                $"ONNX Runtime refused the calibration tap model modelc built ({e.Message}); calibrating fp16/bf16 graphs is not supported yet.", tapPath, inner: e);
+        }
+        using var _ = session;
         var windows = tokens.Windows(context).ToList();
         var total = tokens.PredictedTokens(context);
         var done = 0;

@@ -148,8 +148,8 @@ public static class CompileStages
         var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
         PolicyOverrides.Validate(spec.Policy, layers, roles);
         policy.ValidateLayers(layers);
+        var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
         RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers, roles), modelPath);
-        var vocab = LogitsVocabulary(fp32);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
             foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
@@ -386,11 +386,13 @@ public static class CompileStages
         return ModelTokenizer.FindBeside(modelPath, meta);
     }
 
-    private static long LogitsVocabulary(ModelProto model)
+    private static long LogitsVocabulary(ModelProto model, string modelPath)
     {
         var logits = model.Graph.Output.FirstOrDefault(o => o.Name == "logits")
-            ?? throw new ModelCompilerException("MC1040", "not a decoder language model: the graph has no 'logits' output (modelc compile validates by perplexity).", null);
+            ?? throw new ModelCompilerException("MC1040", "not a decoder language model: the graph has no 'logits' output (modelc compile validates by perplexity).", modelPath);
         var dims = logits.Type?.TensorType?.Shape?.Dim;
+        if (dims is { Count: > 0 and not 3 })
+            throw new ModelCompilerException("MC1040", $"not a decoder language model: 'logits' has rank {dims.Count}, not [batch, sequence, vocabulary] (a classifier?); modelc compile validates by perplexity.", modelPath);
         return dims is { Count: 3 } && dims[2].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? dims[2].DimValue : -1;
     }
 
