@@ -1,3 +1,4 @@
+using ModelCompiler.Core.Tests.Compilation;
 using ModelCompiler.Compilation;
 
 namespace ModelCompiler.Tests.Compilation;
@@ -19,16 +20,9 @@ public sealed class NotADecoderTests : IDisposable
         File.WriteAllText(spec, "calibration:\n  generated: { tokens: 64, seed: 1 }\npolicy:\n  kind: all-int8\n");
         var model = Path.Combine(TestPaths.Shared, "models", "thirdparty", "optimum-test-bert-classifier", "model.onnx");
         var e = Assert.Throws<ModelCompilerException>(() =>
-            CompileStages.Load(new CompileOptions(model, spec, Path.Combine(_dir, "out", "q.onnx")), new NullReporter()).Dispose());
+            CompileStages.Load(new CompileOptions(model, spec, Path.Combine(_dir, "out", "q.onnx")), new CompileFixture.SilentReporter()).Dispose());
         Assert.Equal("MC1040", e.Code);
         Assert.Contains("rank 2", e.Message);
         Assert.False(Directory.Exists(Path.Combine(_dir, "out")));
-    }
-
-    private sealed class NullReporter : ICompileReporter
-    {
-        public void Stage(string stage, string detail) { }
-        public IProgress<Evaluation.EvaluationProgress>? Progress(string stage) => null;
-        public void Warning(string diagnosticLine) { }
     }
 }
