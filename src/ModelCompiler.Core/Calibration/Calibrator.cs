@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using ModelCompiler.Evaluation;
 using ModelCompiler.Onnx;
@@ -26,7 +27,7 @@ public sealed class CalibrationResult
 public static class Calibrator
 {
     public static CalibrationResult Run(ModelProto fp32, IReadOnlyList<QuantizableLayer> layers, TokenStream tokens, int context,
-        string workDir, IProgress<EvaluationProgress>? progress = null)
+        string workDir, IProgress<EvaluationProgress>? progress = null, string? externalDataFolder = null)
     {
         var activations = layers.Select(l => l.ActivationInput).Distinct(StringComparer.Ordinal).ToList();
         var channels = layers.GroupBy(l => l.ActivationInput).ToDictionary(g => g.Key, g => (int)g.First().InFeatures, StringComparer.Ordinal);
@@ -42,7 +43,9 @@ public static class Calibrator
             });
         }
         var tapPath = Path.Combine(workDir, "calibration.onnx");
-        OnnxModelIO.Save(tapped, tapPath);
+        // A model loaded with lazy external data: ORT reads the weights from the original files, nothing is copied.
+        var referenced = OnnxModelIO.WithExternalReferences(tapped);
+        if (referenced is null) OnnxModelIO.Save(tapped, tapPath);
 
         var stats = activations.ToDictionary(a => a, a => new ActivationStats(channels[a]), StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
@@ -50,7 +53,9 @@ public static class Calibrator
         DecoderSession session;
         try
         {
-            session = new DecoderSession(tapPath, options, activations);
+            session = referenced is null
+                ? new DecoderSession(tapPath, options, activations)
+                : new DecoderSession(referenced.ToByteArray(), tapPath, externalDataFolder ?? throw new ArgumentNullException(nameof(externalDataFolder)), options, activations);
         }
         catch (ModelCompilerException e) when (e.Code == "MC1047")
         {
