@@ -298,8 +298,19 @@ public sealed class ExternalTensorBytes : MemoryManager<byte>
     /// <summary>A fresh copy of the bytes, read from the file.</summary>
     public override Span<byte> GetSpan() => Read();
 
+    /// <summary>Bytes handed out since the last collection. The copies die young but are large-object-heap arrays,
+    /// which the GC collects only in full collections: without a nudge a pass over a model's weights keeps most of them.</summary>
+    private static long _readSinceCollect;
+    private const long CollectEveryBytes = 256L << 20;
+
     private byte[] Read()
     {
+        if (Interlocked.Add(ref _readSinceCollect, Length) > CollectEveryBytes)
+        {
+            Interlocked.Exchange(ref _readSinceCollect, 0);
+            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
         var buffer = GC.AllocateUninitializedArray<byte>(Length);
         using var handle = File.OpenHandle(Path);
         var done = 0;

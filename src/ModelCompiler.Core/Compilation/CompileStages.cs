@@ -80,6 +80,7 @@ public sealed class CompileState : IDisposable
     {
         Timings.Add((stage, earlierSeconds + _clock.Elapsed.TotalSeconds));
         StagePeakRss.Add((stage, new Benchmarking.PeakRss().Peak()));
+        ProcessMemory.Release(); // the next stage starts without this one's garbage and freed session memory
         Benchmarking.PeakRss.Reset();
         _clock.Restart();
     }
@@ -206,6 +207,7 @@ public static class CompileStages
     {
         s.Reporter.Stage("tokens", "calibration and evaluation data");
         s.CalibrationTokens = Tokens(s.Spec.Calibration, "calibration", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
+        ProcessMemory.Release(); // the calibration sampler's session before the evaluation sampler's
         s.EvaluationTokens = Tokens(s.Spec.Evaluation, "evaluation", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
         s.Lap("tokens");
     }

@@ -55,6 +55,7 @@ public static class QuantizationValidator
                 {
                     reference = Fp32Reference.Compute(provider, fp32Model, tokens, context, Path.Combine(workDir, $"fp32-logits.{provider}.bin"), progress);
                     references[provider] = reference;
+                    ProcessMemory.Release(); // the fp32 session is gone: give its memory back before the quantized one loads
                 }
                 results.Add(Compare(provider, reference, quantizedModel, tokens, context, progress));
             }
