@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using ModelCompiler.Onnx;
 using ModelCompiler.Runtime;
 using ModelCompiler.Tests;
@@ -118,12 +120,21 @@ public sealed class ConventionTests(ModelcFixture f)
         var dir = Path.GetDirectoryName(spec)!;
         var positional = Modelc.Run("compile", f.ModelPath, "--spec", spec, "--output", Path.Combine(dir, "a", "q.onnx"));
         var named = Modelc.Run("compile", "--model", f.ModelPath, "--spec", spec, "--output", Path.Combine(dir, "b", "q.onnx"));
-        var both = Modelc.Run("compile", f.ModelPath, "--model", f.ModelPath, "--spec", spec, "--output", Path.Combine(dir, "c", "q.onnx"));
+        var both = Modelc.Run("compile", f.ModelPath, "--model", f.ModelPath, "--spec", spec, "--output", Path.Combine(dir, "c", "q.onnx"), "--json");
         Assert.True(positional.ExitCode == 0, positional.ToString());
         Assert.True(named.ExitCode == 0, named.ToString());
         Assert.True(both.ExitCode == 0, both.ToString());
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "a", "q.onnx")), File.ReadAllBytes(Path.Combine(dir, "b", "q.onnx")));
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "a", "q.onnx")), File.ReadAllBytes(Path.Combine(dir, "c", "q.onnx")));
+
+        // The summary line: plain figures, and the sign of the rounded change (never "-+0.000%").
+        var summary = Regex.Match(both.StdErr, @"^modelc: passed: 36/36 layers INT8 \((\d+)% of weights\); perplexity (\d+\.\d{4}) → (\d+\.\d{4}) \(([+-]\d+\.\d{3})%\) on cpu;", RegexOptions.Multiline);
+        Assert.True(summary.Success, both.StdErr);
+        using var json = JsonDocument.Parse(both.StdOut);
+        var cpu = json.RootElement.GetProperty("providers")[0];
+        Assert.Equal(Math.Round(cpu.GetProperty("perplexity_increase_pct").GetDouble(), 3), double.Parse(summary.Groups[4].Value, CultureInfo.InvariantCulture), 6);
+        Assert.Equal(Math.Round(cpu.GetProperty("fp32_perplexity").GetDouble(), 4), double.Parse(summary.Groups[2].Value, CultureInfo.InvariantCulture), 6);
+        Assert.Equal("100", summary.Groups[1].Value);
     }
 
     [Theory]

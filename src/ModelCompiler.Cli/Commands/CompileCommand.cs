@@ -54,7 +54,7 @@ internal static class CompileCommand
         var p = r.Providers.FirstOrDefault(x => x.Status == ProviderStatus.Ok);
         var timings = string.Join(", ", r.Timings.GroupBy(t => t.Stage).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Sum(t => t.Seconds):F2}s")));
         return string.Create(CultureInfo.InvariantCulture,
-            $"modelc: {(r.Passed ? "passed" : "FAILED")}: {r.Int8Layers}/{r.Decisions.Count} layers INT8 ({r.Int8ParameterFraction:P0} of weights); perplexity {p?.Fp32Perplexity:F4} → {p?.QuantizedPerplexity:F4} ({(p is null ? "n/a" : ReportNumbers.SignedPercent(p.PerplexityIncreasePct, 3))}) on {p?.Provider}; {timings}");
+            $"modelc: {(r.Passed ? "passed" : "FAILED")}: {r.Int8Layers}/{r.Decisions.Count} layers INT8 ({100 * r.Int8ParameterFraction:F0}% of weights); perplexity {p?.Fp32Perplexity:F4} → {p?.QuantizedPerplexity:F4} ({(p is null ? "n/a" : ReportNumbers.SignedPercent(p.PerplexityIncreasePct, 3))}) on {p?.Provider}; {timings}");
     }
 
     private static string Json(CompileResult r, CompileOptions o)
