@@ -1,12 +1,11 @@
 using ModelCompiler.Calibration;
-using ModelCompiler.Core.Tests.Compilation;
 using ModelCompiler.Evaluation;
 using ModelCompiler.Onnx;
 using ModelCompiler.Runtime;
 using ModelCompiler.Tests;
 using ModelCompiler.Validation;
 
-namespace ModelCompiler.Core.Tests.Validation;
+namespace ModelCompiler.Core.Tests.Compilation;
 
 /// <summary>
 /// Validation runs the fp32 session alone, stores its logits on disk, then runs the candidate. Its figures must be
