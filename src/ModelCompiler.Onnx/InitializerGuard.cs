@@ -104,8 +104,7 @@ public static class InitializerGuard
 
     private static ModelCompilerException Bad(TensorProto tensor, string modelPath, string problem, string code = Invalid)
     {
-        var name = tensor.Name.Length > 120 ? tensor.Name[..120] + "…" : tensor.Name;
         return new ModelCompilerException(code,
-            $"tensor '{name}' {problem}; the model file is corrupt or was written by a broken exporter (re-export it).", modelPath);
+            $"tensor '{ModelGuard.Shorten(tensor.Name)}' {problem}; the model file is corrupt or was written by a broken exporter (re-export it).", modelPath);
     }
 }

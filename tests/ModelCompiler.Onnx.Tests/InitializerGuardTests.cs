@@ -172,4 +172,16 @@ public sealed class InitializerGuardTests : IDisposable
         if (variant == "external exact length")
             Assert.Equal(File.ReadAllBytes(_dir.File("b.bin")), tensor.RawData.ToByteArray());
     }
+
+    [Fact]
+    public void DuplicateMetadataKey_IsMC1002_NamingTheKey()
+    {
+        var model = TestModels.Mlp();
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "k", Value = "other" });
+        var path = _dir.File("dup.onnx");
+        TestModels.WriteRaw(model, path);
+        var e = Assert.Throws<ModelCompilerException>(() => OnnxModelIO.Load(path));
+        Assert.Equal("MC1002", e.Code);
+        Assert.Contains("metadata key 'k'", e.Message, StringComparison.Ordinal);
+    }
 }
