@@ -12,9 +12,9 @@ case "$mode" in
   *) echo "bench/fuzz.sh: unknown mode '$mode' (spec or onnx)" >&2; exit 2 ;;
 esac
 report=$(mktemp)
-trap 'rm -f "$report"' EXIT
+trap 'rm -f "$report" "$report.progress"' EXIT
 dotnet build tests/ModelCompiler.Core.Tests -v q -nologo >/dev/null
 MODELC_FUZZ_CASES="${1:-$default}" MODELC_FUZZ_SEED="${2:-20261201}" MODELC_FUZZ_REPORT="$report" \
   dotnet test tests/ModelCompiler.Core.Tests --no-build -v q --filter "$filter" || status=$?
-cat "$report"
+if [ -s "$report" ]; then cat "$report"; elif [ -s "$report.progress" ]; then echo "stopped early; counts so far:"; cat "$report.progress"; fi
 exit "${status:-0}"

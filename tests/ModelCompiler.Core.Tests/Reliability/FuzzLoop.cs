@@ -32,6 +32,9 @@ internal static class FuzzLoop
         var current = 0;
         var caseWatch = new Stopwatch();
         var total = Stopwatch.StartNew();
+        // A long run also keeps its counts so far in <report>.progress, in case it is stopped before the end.
+        var report = Environment.GetEnvironmentVariable("MODELC_FUZZ_REPORT") is { Length: > 0 } r ? r : null;
+        var progress = report is null ? null : report + ".progress";
         var worker = new Thread(() =>
         {
             var rng = new Random(seed);
@@ -43,6 +46,8 @@ internal static class FuzzLoop
                 var outcome = run(input, i);
                 caseWatch.Stop();
                 lock (counts) counts[outcome.Key] = counts.GetValueOrDefault(outcome.Key) + 1;
+                if (progress is not null && (i + 1) % 1000 == 0)
+                    File.WriteAllText(progress, Summary(name, seed, i + 1, total.Elapsed, counts, failures.Count) + Environment.NewLine);
                 if (outcome.Failure is not null)
                     failures.Add($"case {i}: {outcome.Failure}\n--- input ---\n{describe(input)}");
                 else if (caseWatch.Elapsed > CaseTimeout)
@@ -53,14 +58,19 @@ internal static class FuzzLoop
         while (!worker.Join(TimeSpan.FromSeconds(1)))
             Assert.False(caseWatch.IsRunning && caseWatch.Elapsed > CaseTimeout, $"{name}: case {Volatile.Read(ref current)} hangs (> {CaseTimeout.TotalSeconds} s)");
 
-        var summary = $"{name}: seed {seed}, {cases} cases in {total.Elapsed.TotalSeconds:F1} s: "
-            + string.Join(", ", counts.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))
-            + $"; failures {failures.Count}";
-        var report = Environment.GetEnvironmentVariable("MODELC_FUZZ_REPORT");
-        if (!string.IsNullOrEmpty(report)) File.AppendAllText(report, summary + Environment.NewLine);
+        var summary = Summary(name, seed, cases, total.Elapsed, counts, failures.Count);
+        if (report is not null) File.AppendAllText(report, summary + Environment.NewLine);
         Assert.True(failures.Count == 0, summary + "\n" + string.Join("\n", failures));
         Assert.True(counts.Values.Sum() == cases, summary);
         return (counts, summary);
+    }
+
+    private static string Summary(string name, int seed, int cases, TimeSpan elapsed, Dictionary<string, int> counts, int failures)
+    {
+        lock (counts)
+            return $"{name}: seed {seed}, {cases} cases in {elapsed.TotalSeconds:F1} s: "
+                + string.Join(", ", counts.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))
+                + $"; failures {failures}";
     }
 
     /// <summary>An input error (MC1xxx): the outcome key is its code.</summary>
