@@ -71,14 +71,20 @@ public sealed class KillTests(ModelcFixture f)
         foreach (var (name, sha) in expected) Assert.Equal(sha, FileSystemCatalogueTests.Sha256(Path.Combine(dir, name)));
     }
 
-    /// <summary>Starts modelc and SIGKILLs it after <paramref name="delay"/> (or lets it finish first).</summary>
-    private static void KillAfter(string[] args, TimeSpan delay)
+    /// <summary>Starts modelc with both streams redirected.</summary>
+    private static Process Start(string[] args)
     {
         var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
         var psi = new ProcessStartInfo(host) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add(Modelc.DllPath);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>Starts modelc and SIGKILLs it after <paramref name="delay"/> (or lets it finish first).</summary>
+    private static void KillAfter(string[] args, TimeSpan delay)
+    {
+        using var process = Start(args);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(delay))
@@ -91,11 +97,7 @@ public sealed class KillTests(ModelcFixture f)
     /// <summary>Starts modelc and SIGKILLs it <paramref name="delayMs"/> after it prints the line of <paramref name="stage"/>.</summary>
     private static void KillAt(string[] args, string stage, int delayMs)
     {
-        var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        var psi = new ProcessStartInfo(host) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Modelc.DllPath);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
+        using var process = Start(args);
         var stdout = process.StandardOutput.ReadToEndAsync();
         string? line;
         while ((line = process.StandardError.ReadLine()) is not null)
