@@ -15,7 +15,7 @@ namespace ModelCompiler.Onnx;
 public static class InitializerGuard
 {
     /// <summary>A tensor whose shape, type or data length is impossible.</summary>
-    public const string Invalid = "MC1049";
+    public const string Invalid = "MC1009";
 
     /// <summary>External data that does not fit its tensor (the code the loader uses for every external-data problem).</summary>
     public const string ExternalDataInvalid = "MC1003";

@@ -5,7 +5,7 @@ using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
 namespace ModelCompiler.Onnx.Tests;
 
 /// <summary>
-/// Impossible tensors are MC1049 (MC1003 for a declared external length) at load, naming the tensor, before any of modelc's own reads (these used to end as
+/// Impossible tensors are MC1009 (MC1003 for a declared external length) at load, naming the tensor, before any of modelc's own reads (these used to end as
 /// ArgumentOutOfRangeException or OverflowException in a later stage). Each case edits one tensor of a valid model.
 /// </summary>
 public sealed class InitializerGuardTests : IDisposable
@@ -25,26 +25,26 @@ public sealed class InitializerGuardTests : IDisposable
 
     public static TheoryData<string, string, string> Cases => new()
     {
-        { "negative dim", "w1", "MC1049" },
-        { "negative dim with matching count", "w1", "MC1049" },
-        { "zero dim with data", "w1", "MC1049" },
-        { "element count overflows", "w1", "MC1049" },
-        { "byte size overflows", "w1", "MC1049" },
-        { "raw data one byte short", "w1", "MC1049" },
-        { "raw data one byte long", "w1", "MC1049" },
-        { "raw data of the wrong shape", "w1", "MC1049" },
-        { "float_data one value short", "b", "MC1049" },
-        { "no data at all", "b", "MC1049" },
-        { "undefined data type", "w1", "MC1049" },
-        { "unknown data type", "w1", "MC1049" },
-        { "string tensor with raw data", "b", "MC1049" },
-        { "string tensor with too few strings", "b", "MC1049" },
+        { "negative dim", "w1", "MC1009" },
+        { "negative dim with matching count", "w1", "MC1009" },
+        { "zero dim with data", "w1", "MC1009" },
+        { "element count overflows", "w1", "MC1009" },
+        { "byte size overflows", "w1", "MC1009" },
+        { "raw data one byte short", "w1", "MC1009" },
+        { "raw data one byte long", "w1", "MC1009" },
+        { "raw data of the wrong shape", "w1", "MC1009" },
+        { "float_data one value short", "b", "MC1009" },
+        { "no data at all", "b", "MC1009" },
+        { "undefined data type", "w1", "MC1009" },
+        { "unknown data type", "w1", "MC1009" },
+        { "string tensor with raw data", "b", "MC1009" },
+        { "string tensor with too few strings", "b", "MC1009" },
         { "external length disagrees with dims", "w1", "MC1003" },
-        { "external tensor too large to hold", "w1", "MC1049" },
-        { "constant attribute tensor of the wrong size", "c_value", "MC1049" },
-        { "subgraph tensor with a negative dim", "inner", "MC1049" },
-        { "fp16 int32_data count wrong", "b", "MC1049" },
-        { "complex64 float_data not doubled", "b", "MC1049" },
+        { "external tensor too large to hold", "w1", "MC1009" },
+        { "constant attribute tensor of the wrong size", "c_value", "MC1009" },
+        { "subgraph tensor with a negative dim", "inner", "MC1009" },
+        { "fp16 int32_data count wrong", "b", "MC1009" },
+        { "complex64 float_data not doubled", "b", "MC1009" },
     };
 
     private static void Break(ModelProto m, string name)
