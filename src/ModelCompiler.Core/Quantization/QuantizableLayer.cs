@@ -52,7 +52,7 @@ public static class LayerDiscovery
             if (node.OpType == "Gemm" && Attr.GetInt(node, "transA", 0) != 0) continue;
             if (!TryResolveWeight(graph, node.Input[1], out var initializer, out var transposed, out var castTo)) continue;
             var t = graph.Initializer(initializer)!;
-            if (t.Dims.Count != 2 || (TensorProto.Types.DataType)t.DataType is not (TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16)) continue;
+            if (t.Dims.Count != 2 || (TensorProto.Types.DataType)t.DataType is not (TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Bfloat16)) continue;
 
             var transB = node.OpType == "Gemm" && Attr.GetInt(node, "transB", 0) != 0;
             var storedOutIn = transposed ^ transB;

@@ -42,6 +42,8 @@ public sealed record QdqForm(string Domain, bool CastHalfToFloat)
     public static QdqForm For(ModelProto model, IEnumerable<QuantizableLayer> layers, bool castHalfToFloat)
     {
         var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
+        // The contrib Q/DQ take fp16 scales but not bf16: below opset 19, bf16 layers are quantized in fp32 between Casts.
+        if (opset < 19 && layers.Any(l => l.ComputeType == DataType.Bfloat16)) castHalfToFloat = true;
         var halfScales = !castHalfToFloat && layers.Any(l => l.ComputeType != DataType.Float);
         var onnxSuffices = opset >= (halfScales ? 19 : 13);
         return new QdqForm(onnxSuffices ? "" : MicrosoftDomain, castHalfToFloat);

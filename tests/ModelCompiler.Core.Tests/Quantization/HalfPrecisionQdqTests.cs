@@ -32,30 +32,31 @@ public sealed class HalfPrecisionQdqTests
     private static ModelProto Model(DataType type, float[] w, long opset)
     {
         var g = new GraphProto { Name = "matmul" };
-        g.Input.Add(Info("x", type, Rows, In));
-        g.Output.Add(Info("y", type, Rows, Out));
-        g.Initializer.Add(type == DataType.Float16
-            ? TensorData.Halves("fc.weight", Array.ConvertAll(w, v => (Half)v), In, Out)
-            : TensorData.Floats("fc.weight", w, In, Out));
+        g.Input.Add(TensorInfo.Of("x", type, Rows, In));
+        g.Output.Add(TensorInfo.Of("y", type, Rows, Out));
+        g.Initializer.Add(type switch
+        {
+            DataType.Float16 => TensorData.Halves("fc.weight", Array.ConvertAll(w, v => (Half)v), In, Out),
+            DataType.Bfloat16 => TensorData.Create("fc.weight", (ReadOnlySpan<ushort>)Array.ConvertAll(w, v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)), [In, Out], DataType.Bfloat16),
+            _ => TensorData.Floats("fc.weight", w, In, Out),
+        });
         new OnnxGraph(g).AddNode("MatMul", ["x", "fc.weight"], ["y"], "fc");
         var model = new ModelProto { IrVersion = 7, Graph = g };
         model.OpsetImport.Add(new OperatorSetIdProto { Version = opset });
         return model;
-
-        static ValueInfoProto Info(string name, DataType type, params long[] dims)
-        {
-            var shape = new TensorShapeProto();
-            foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-            return new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
-        }
     }
 
     private static float[] Run(ModelProto model, float[] a, DataType type)
     {
         using var session = new InferenceSession(model.ToByteArray());
         var input = session.InputMetadata["x"];
-        Assert.Equal(type == DataType.Float16 ? TensorElementType.Float16 : TensorElementType.Float, input.ElementDataType);
+        Assert.Equal(type switch { DataType.Float16 => TensorElementType.Float16, DataType.Bfloat16 => TensorElementType.BFloat16, _ => TensorElementType.Float }, input.ElementDataType);
         Assert.Equal(input.ElementDataType, session.OutputMetadata["y"].ElementDataType); // types kept
+        if (type == DataType.Bfloat16)
+        {
+            using var r = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<BFloat16>(a.Select(v => (BFloat16)v).ToArray(), [Rows, In]))]);
+            return r[0].AsTensor<BFloat16>().Select(h => h.ToFloat()).ToArray();
+        }
         if (type == DataType.Float16)
         {
             using var r = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<Float16>(a.Select(v => (Float16)v).ToArray(), [Rows, In]))]);
@@ -155,6 +156,26 @@ public sealed class HalfPrecisionQdqTests
         Assert.Equal("", form.Domain);
         Assert.DoesNotContain(model.OpsetImport, o => o.Domain == QdqForm.MicrosoftDomain);
         AssertClose(Reference(a, w), Run(model, a, DataType.Float16));
+    }
+
+    [Fact]
+    public void Bf16_layer_below_opset_19_is_fp32_qdq_between_casts_even_for_cuda()
+    {
+        // bf16 values (the top half of fp32): chosen so the reference loop reads exactly what the graph holds.
+        var (a, w) = Data();
+        static float Bf(float v) => BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(v) & 0xFFFF0000u);
+        a = Array.ConvertAll(a, Bf);
+        w = Array.ConvertAll(w, Bf);
+        var model = Quantize(DataType.Bfloat16, 17, castHalfToFloat: false, a, w, out var form);
+        Assert.True(form.CastHalfToFloat); // the contrib Q/DQ have no bf16 scales
+        Assert.Equal("", form.Domain);
+        var down = model.Graph.Node.Single(n => n.OpType == "Cast" && n.Output[0] == "y");
+        Assert.Equal((long)DataType.Bfloat16, Attr.GetInt(down, "to", 0));
+        var reference = Reference(a, w);
+        var quantized = Run(model, a, DataType.Bfloat16);
+        var peak = reference.Max(Math.Abs);
+        for (var i = 0; i < reference.Length; i++) // bf16 output: 8 bits of mantissa on top of the INT8 error
+            Assert.True(Math.Abs(quantized[i] - reference[i]) <= 0.03f * peak + Math.Abs(reference[i]) / 128, $"y[{i}] = {quantized[i]}, reference {reference[i]}");
     }
 
     [Fact]
