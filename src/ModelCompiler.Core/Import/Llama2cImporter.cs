@@ -41,7 +41,7 @@ public static class Llama2cImporter
     public static ModelProto Import(string checkpointPath, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null, int opset = Opset)
     {
         if (!Opsets.Contains(opset))
-            throw new ModelCompilerException("MC1013", $"the importer writes opset {string.Join(" or ", Opsets)}, not {opset}.", Path.GetFullPath(checkpointPath));
+            throw new ModelCompilerException("MC1018", $"the importer writes opset {string.Join(" or ", Opsets)}, not {opset}.", Path.GetFullPath(checkpointPath));
         if (tokenizerPath is not null && !File.Exists(tokenizerPath))
             throw new ModelCompilerException("MC1001", "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
         var checkpoint = Llama2cCheckpoint.Load(checkpointPath);

@@ -57,11 +57,11 @@ public sealed class Opset11CompileTests : IClassFixture<CompileFixture>, IDispos
     }
 
     [Fact]
-    public void An_opset_the_importer_cannot_write_is_MC1013_and_writes_nothing()
+    public void An_opset_the_importer_cannot_write_is_MC1018_and_writes_nothing()
     {
         var path = Path.Combine(_dir, "opset9", "m.onnx");
         var e = Assert.Throws<ModelCompilerException>(() => Llama2cImporter.Import(TestPaths.Checkpoint, null, path, opset: 9));
-        Assert.Equal("MC1013", e.Code);
+        Assert.Equal("MC1018", e.Code);
         Assert.Contains("opset 11 or 17, not 9", e.Message);
         Assert.False(File.Exists(path));
     }
