@@ -112,12 +112,7 @@ public sealed class CompileState : IDisposable
         Probe?.Dispose();
         try { Directory.Delete(Staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         // A failed run leaves no empty output folder behind it: remove the folders it created, innermost first.
-        if (CreatedFolder is null) return;
-        for (var dir = Path.GetDirectoryName(OutputPath); dir is not null && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any(); dir = Path.GetDirectoryName(dir))
-        {
-            try { Directory.Delete(dir); } catch (IOException) { break; } catch (UnauthorizedAccessException) { break; }
-            if (dir == CreatedFolder) break;
-        }
+        if (CreatedFolder is not null) OutputSet.RemoveCreatedFolders(Path.GetDirectoryName(OutputPath)!, CreatedFolder);
     }
 
     /// <summary>The outermost output folder this run created, or null (removed again on dispose when left empty).</summary>
@@ -157,7 +152,6 @@ public static class CompileStages
         PolicyOverrides.Validate(spec.Policy, layers, roles);
         policy.ValidateLayers(layers);
         var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
-        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers, roles), modelPath);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
             foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
@@ -169,7 +163,7 @@ public static class CompileStages
         CompileOutputs.RequireDisjoint(options, spec, modelPath, externalData, tokenizerPath);
         foreach (var folder in CompileOutputs.Folders(options)) OutputSet.RemoveStale(folder);
         var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, OutputSet.HiddenName(Path.GetFileName(outputPath)));
-        var createdFolder = CreatedFolder(Path.GetDirectoryName(outputPath)!);
+        var createdFolder = OutputSet.OutermostMissingFolder(Path.GetDirectoryName(outputPath)!);
         Directory.CreateDirectory(staging);
         var beforeState = clock.Elapsed.TotalSeconds;
         var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab, CreatedFolder = createdFolder };
@@ -187,21 +181,6 @@ public static class CompileStages
         return state;
     }
 
-    /// <summary>The outermost missing folder of <paramref name="folder"/> (about to be created), or null when it exists.</summary>
-    private static string? CreatedFolder(string folder)
-    {
-        string? top = null;
-        for (var dir = folder; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir)) top = dir;
-        return top;
-    }
-
-    /// <summary>Whether any layer can end up INT8 (the opset check is skipped for policy none without force_int8).</summary>
-    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers, IReadOnlyDictionary<string, LayerRole> roles) => policy switch
-    {
-        NoInt8PolicySpec => layers.Any(l => policy.FindForced(l.Name) is not null),
-        ManualPolicySpec m => layers.Any(l => (m.Selects(l.Name) && !PolicyOverrides.IsExcluded(policy, l.Name, roles)) || policy.FindForced(l.Name) is not null),
-        _ => layers.Any(l => !PolicyOverrides.IsExcluded(policy, l.Name, roles) || policy.FindForced(l.Name) is not null),
-    };
 
     public static void Tokens(CompileState s)
     {
@@ -249,7 +228,11 @@ public static class CompileStages
         var quantized = s.Fp32.Clone();
         var graph = new OnnxGraph(quantized.Graph);
         var bound = LayerDiscovery.Bind(graph, decisions.Select(d => d.Layer));
-        var int8 = QdqInt8Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]), l => s.ActivationRanges[l.ActivationInput]);
+        var int8Layers = decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]).ToList();
+        // fp16/bf16 layers: fp32 QDQ between Casts on cpu (what ORT's CPU EP fuses), scales in their own type on cuda.
+        var form = QdqForm.For(quantized, int8Layers, castHalfToFloat: s.Spec.Target.Value == CompileTarget.Cpu);
+        if (int8Layers.Count > 0) form.Import(quantized);
+        var int8 = QdqInt8Transform.Apply(graph, int8Layers, l => s.ActivationRanges[l.ActivationInput], form);
         var wholeGraph = s.Spec.Target.Value == CompileTarget.Cuda && s.Fallback == LayerPrecision.Fp16
             && WholeGraphFp16Transform.Apply(quantized, graph, decisions.Where(d => d.Precision == LayerPrecision.Fp32).Select(d => bound[d.Layer.Name].Node));
         if (!wholeGraph) Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
@@ -360,16 +343,6 @@ public static class CompileStages
         var path = Path.Combine(folder, "modelc-staged-" + name);
         AtomicFile.WriteAllText(path, text);
         return path;
-    }
-
-    /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>
-    private static void RequireOpsetForInt8(ModelProto model, bool anyInt8, string modelPath)
-    {
-        if (!anyInt8) return;
-        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
-        if (opset < 13)
-            throw new ModelCompilerException("MC1045",
-                $"the model uses ONNX opset {opset}; INT8 with per-channel weights needs opset 13 or later. Re-export it with opset ≥ 13 (e.g. optimum-cli export onnx --opset 17), or use policy 'none'.", modelPath);
     }
 
     private static TokenStream Tokens(TokenDataSpec data, string role, Func<SpecLocation, ITokenizer> tokenizer, List<InputFile> inputs, List<string> deps,
