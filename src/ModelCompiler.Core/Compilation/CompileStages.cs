@@ -149,6 +149,7 @@ public static class CompileStages
         PolicyOverrides.Validate(spec.Policy, layers, roles);
         policy.ValidateLayers(layers);
         var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
+        ModelSignature.Of(fp32, Path.GetDirectoryName(modelPath), modelPath); // MC1048: a config beside the model that contradicts it
         RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers, roles), modelPath);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
@@ -274,7 +275,7 @@ public static class CompileStages
             Spec = s.Spec,
             Options = s.Options,
             Inputs = s.Inputs,
-            Signature = ModelSignature.Of(quantized),
+            Signature = ModelSignature.Of(quantized, Path.GetDirectoryName(s.ModelPath), s.ModelPath),
             Decisions = decisions,
             Statistics = s.Candidates.ToDictionary(c => c.Name, c => c.Activation, StringComparer.Ordinal),
             Candidates = s.Candidates,

@@ -1,0 +1,110 @@
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using ModelCompiler.Compilation;
+using ModelCompiler.Onnx;
+using ModelCompiler.Runtime;
+
+namespace ModelCompiler.Tests.Compilation;
+
+/// <summary>
+/// The manifest's <c>decoder</c> object on graphs other tools exported: built from the decoder contract read from the
+/// ONNX file, checked against what ONNX Runtime itself reports for the graph, and BOS/EOS from the configs beside it.
+/// </summary>
+public sealed class ManifestDecoderTests
+{
+    private static string Model(string folder, string file) => Path.Combine(TestPaths.Shared, "models", "thirdparty", folder, file);
+
+    private static DecoderInfo Decoder(string path) =>
+        ModelSignature.Of(OnnxModelIO.Load(path), Path.GetDirectoryName(path), path).Decoder ?? throw new Xunit.Sdk.XunitException("no decoder");
+
+    [Theory]
+    [InlineData("genai-tiny-random-llama-fp16", "model.onnx")]
+    [InlineData("ort-tiny-random-gpt2-fp32", "past.onnx")]
+    [InlineData("ort-tiny-random-gpt2-fp16", "past.onnx")]
+    [InlineData("genai-dummy-lfm2", "decoder.onnx")]
+    public void States_MatchWhatOrtReportsForTheGraph(string folder, string file)
+    {
+        var path = Model(folder, file);
+        var fromProto = Decoder(path).Contract!;
+        using var session = new InferenceSession(path);
+        var fromOrt = DecoderContract.Of(session, path);
+
+        Assert.Equal(fromOrt.States.Count, fromProto.States.Count);
+        for (var i = 0; i < fromOrt.States.Count; i++)
+        {
+            var (a, b) = (fromOrt.States[i], fromProto.States[i]);
+            Assert.Equal((a.Input, a.Output, a.Type, a.Kind, a.Layer, a.SequenceAxis), (b.Input, b.Output, b.Type, b.Kind, b.Layer, b.SequenceAxis));
+            Assert.Equal(a.InitialShape, b.InitialShape);
+            Assert.Equal(session.InputMetadata[b.Input].ElementDataType, b.Type);
+            Assert.Contains(b.Output, session.OutputMetadata.Keys);
+        }
+        // Every graph input is fed by some part of the contract.
+        var fed = new[] { fromProto.InputIds, fromProto.AttentionMask, fromProto.PositionIds, fromProto.SeqlensK, fromProto.TotalSequenceLength }
+            .Where(p => p is not null).Select(p => p!.Name).Concat(fromProto.States.Select(s => s.Input)).ToHashSet();
+        Assert.All(session.InputMetadata.Keys, name => Assert.Contains(name, fed));
+        Assert.Equal(session.InputMetadata["input_ids"].ElementDataType, fromProto.InputIds.Type);
+        Assert.Equal(session.OutputMetadata["logits"].ElementDataType, fromProto.Logits.Type);
+    }
+
+    [Theory] // the values as the config files beside each model state them
+    [InlineData("genai-tiny-random-llama-fp16", "model.onnx", 0, 1, 2048)]
+    [InlineData("ort-tiny-random-gpt2-fp32", "past.onnx", 98, 98, 512)]
+    [InlineData("genai-dummy-lfm2", "decoder.onnx", 98, 98, 512)]
+    public void BosEosAndContext_ComeFromTheConfigBesideTheModel(string folder, string file, int bos, int eos, int context)
+    {
+        var d = Decoder(Model(folder, file));
+        Assert.Equal(bos, d.BosTokenId);
+        Assert.Equal(eos, d.EosTokenId);
+        Assert.Equal([eos], d.EosTokenIds);
+        Assert.Equal(context, d.MaxPositions);
+    }
+
+    [Fact]
+    public void GenAiLlama_DecoderObjectEqualsTheHandWrittenContractManifest()
+    {
+        // The generator's fixture was written by hand from the schema in docs/manifest.md for this graph.
+        var fixture = Path.Combine(TestPaths.RepoRoot, "tests", "ModelCompiler.Generator.Tests", "Fixtures", "genai_llama_fp16.manifest.json");
+        using var expected = JsonDocument.Parse(File.ReadAllText(fixture));
+        using var actual = JsonDocument.Parse(ManifestWriter.DecoderObject(Decoder(Model("genai-tiny-random-llama-fp16", "model.onnx"))));
+        Assert.Equal(expected.RootElement.GetProperty("decoder").GetRawText().Replace(" ", "").Replace("\n", ""),
+            actual.RootElement.GetProperty("decoder").GetRawText().Replace(" ", "").Replace("\n", ""));
+    }
+
+    [Fact]
+    public void Gpt2_PackedStatesAndInt32IdsInTheManifest()
+    {
+        using var doc = JsonDocument.Parse(ManifestWriter.DecoderObject(Decoder(Model("ort-tiny-random-gpt2-fp32", "past.onnx"))));
+        var d = doc.RootElement.GetProperty("decoder");
+        Assert.Equal("int32", d.GetProperty("input_ids").GetProperty("type").GetString());
+        var states = d.GetProperty("state").EnumerateArray().ToList();
+        Assert.Equal(5, states.Count); // config.json: n_layer 5
+        Assert.All(states, s => Assert.Equal("packed_kv", s.GetProperty("kind").GetString()));
+        Assert.Equal([2, 1, 4, 0, 8], states[0].GetProperty("initial_shape").EnumerateArray().Select(e => e.GetInt64())); // n_head 4, n_embd 32 / 4
+        Assert.Equal(3, states[0].GetProperty("sequence_axis").GetInt32());
+        Assert.Equal(4, d.GetProperty("num_kv_heads").GetInt64());
+        Assert.Equal(8, d.GetProperty("head_dim").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("""{"model": {"vocab_size": 31999}}""", "vocab_size 31999")]
+    [InlineData("""{"model": {"eos_token_id": [1, 32000]}}""", "eos_token_id 32000")]
+    [InlineData("""{"model": {"decoder": {"num_key_value_heads": 2}}}""", "2 key/value heads")]
+    [InlineData("""{"model": {"decoder": {"head_size": 8}}}""", "head size 8")]
+    [InlineData("""{"model": {"decoder": {"num_hidden_layers": 3}}}""", "3 hidden layers")]
+    [InlineData("""{"model": {"bos_token_id": "one"}}""", "must be an integer")]
+    [InlineData("""{"model": """, "cannot read")]
+    public void ConfigThatContradictsTheGraph_IsMC1048(string genaiConfig, string expected)
+    {
+        var graph = OnnxModelIO.Load(Model("genai-tiny-random-llama-fp16", "model.onnx"));
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "genai_config.json"), genaiConfig);
+            var e = Assert.Throws<ModelCompilerException>(() => ModelSignature.Of(graph, dir, Path.Combine(dir, "model.onnx")));
+            Assert.Equal("MC1048", e.Code);
+            Assert.Contains(expected, e.Message);
+            Assert.Equal(Path.Combine(dir, "genai_config.json"), e.File);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
