@@ -1,5 +1,5 @@
 using System.Text.Json;
-using ModelCompiler.Runtime;
+using ModelCompiler.Decoding;
 
 namespace ModelCompiler.Compilation;
 

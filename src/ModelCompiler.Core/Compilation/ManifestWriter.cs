@@ -141,7 +141,7 @@ public static class ManifestWriter
     }
 
     /// <summary>The decoder contract keys of the manifest's <c>decoder</c> object (docs/manifest.md), after the summary keys.</summary>
-    private static void WriteContract(Utf8JsonWriter w, Runtime.DecoderContract c)
+    private static void WriteContract(Utf8JsonWriter w, Decoding.DecoderContract c)
     {
         Port(w, "input_ids", c.InputIds);
         Port(w, "attention_mask", c.AttentionMask);
@@ -167,9 +167,9 @@ public static class ManifestWriter
             w.WriteString("type", ModelSignature.ElementTypeName(s.Type));
             w.WriteString("kind", s.Kind switch
             {
-                Runtime.DecoderStateKind.Key => "key",
-                Runtime.DecoderStateKind.Value => "value",
-                Runtime.DecoderStateKind.PackedKv => "packed_kv",
+                Decoding.DecoderStateKind.Key => "key",
+                Decoding.DecoderStateKind.Value => "value",
+                Decoding.DecoderStateKind.PackedKv => "packed_kv",
                 _ => "state",
             });
             w.WriteNumber("layer", s.Layer);
@@ -183,7 +183,7 @@ public static class ManifestWriter
         w.WriteEndArray();
     }
 
-    private static void Port(Utf8JsonWriter w, string name, Runtime.DecoderInput? input)
+    private static void Port(Utf8JsonWriter w, string name, Decoding.DecoderInput? input)
     {
         if (input is null)
         {

@@ -1,5 +1,5 @@
 using ModelCompiler.Onnx.Proto;
-using ModelCompiler.Runtime;
+using ModelCompiler.Decoding;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
 

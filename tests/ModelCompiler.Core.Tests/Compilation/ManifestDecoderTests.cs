@@ -3,6 +3,8 @@ using Microsoft.ML.OnnxRuntime;
 using ModelCompiler.Compilation;
 using ModelCompiler.Onnx;
 using ModelCompiler.Runtime;
+using ModelCompiler.Decoding;
+using DecoderContract = ModelCompiler.Decoding.DecoderContract;
 
 namespace ModelCompiler.Tests.Compilation;
 

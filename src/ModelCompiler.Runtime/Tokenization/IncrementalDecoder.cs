@@ -14,6 +14,7 @@ public sealed class IncrementalDecoder
     private int _previous = -1;
     private char[] _chars = new char[16];
 
+    /// <summary>A decoder at the start of a sequence of <paramref name="tokenizer"/>'s ids.</summary>
     public IncrementalDecoder(ITokenizer tokenizer)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
