@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -56,12 +55,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
     /// <summary>Reads <paramref name="path"/>; MC1021 for malformed JSON, MC1023 for pipelines this class does not implement.</summary>
     public static HuggingFaceTokenizer Load(string path)
     {
-        var full = Path.GetFullPath(path);
-        byte[] raw;
-        try { raw = File.ReadAllBytes(full); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, $"cannot read the tokenizer: {e.Message}", full); }
-        var fingerprint = "sha256:" + Convert.ToHexString(SHA256.HashData(raw)).ToLowerInvariant();
+        var (full, raw, fingerprint) = TokenizerFile.Read(path);
         try
         {
             using var doc = JsonDocument.Parse(raw);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace ModelCompiler.Tokenization;
@@ -187,7 +186,7 @@ public sealed class Llama2cTokenizer : ITokenizer
         if (pieces.Count < MinimumVocabularySize)
             throw Corrupt($"{pieces.Count} entries; a llama2.c vocabulary has at least {MinimumVocabularySize} (<unk>, <s>, </s> and 256 byte tokens)" + what);
 
-        var fingerprint = "sha256:" + Convert.ToHexString(SHA256.HashData(data)).ToLowerInvariant();
+        var fingerprint = TokenizerFile.Fingerprint(data);
         return new Llama2cTokenizer(sourcePath, fingerprint, maxTokenLength, [.. pieces], [.. scores]);
 
         ModelCompilerException Corrupt(string message) => new(TokenizationErrors.TokenizerCorrupt, message, sourcePath);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML.Tokenizers;
 
@@ -50,12 +49,7 @@ public sealed class SentencePieceModelTokenizer : ITokenizer
     /// <summary>Reads <paramref name="path"/>; MC1020 when unreadable, MC1021 when it is no SentencePiece model this library reads.</summary>
     public static SentencePieceModelTokenizer Load(string path)
     {
-        var full = Path.GetFullPath(path);
-        byte[] raw;
-        try { raw = File.ReadAllBytes(full); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, $"cannot read the tokenizer: {e.Message}", full); }
-        var fingerprint = "sha256:" + Convert.ToHexString(SHA256.HashData(raw)).ToLowerInvariant();
+        var (full, raw, fingerprint) = TokenizerFile.Read(path);
         SentencePieceTokenizer model;
         try
         {
