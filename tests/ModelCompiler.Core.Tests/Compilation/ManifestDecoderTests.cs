@@ -109,4 +109,51 @@ public sealed class ManifestDecoderTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    private const string DataFreeSpec = "calibration:\n  generated: { tokens: 128, seed: 1 }\n  context: 64\nevaluation:\n  generated: { tokens: 128, seed: 2 }\n  context: 64\npolicy:\n  kind: all-int8\n";
+
+    [Fact]
+    public void Compile_OfTheLfm2Hybrid_WritesItsStatesAndTheConfigsBosIntoTheManifest()
+    {
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            var spec = Path.Combine(dir, "q.yaml");
+            File.WriteAllText(spec, DataFreeSpec);
+            var output = Path.Combine(dir, "out", "lfm2.q.onnx");
+            QuantizationCompiler.Compile(new CompileOptions(Model("genai-dummy-lfm2", "decoder.onnx"), spec, output), new ModelCompiler.Core.Tests.Compilation.CompileFixture.SilentReporter());
+            var manifest = Directory.GetFiles(Path.Combine(dir, "out"), "*.manifest.json").Single();
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            var d = doc.RootElement.GetProperty("decoder");
+            Assert.Equal(98, d.GetProperty("bos_token_id").GetInt32()); // genai_config.json beside the input model
+            Assert.Equal([98], d.GetProperty("eos_token_ids").EnumerateArray().Select(e => e.GetInt32()));
+            Assert.Equal(512, d.GetProperty("max_positions").GetInt32());
+            var states = d.GetProperty("state").EnumerateArray().ToList();
+            // layer_types [conv, full_attention, conv, full_attention]: conv states carry no sequence axis.
+            Assert.Equal(["past_conv.0", "past_conv.2"], states.Where(s => s.GetProperty("kind").GetString() == "state").Select(s => s.GetProperty("input").GetString()));
+            Assert.All(states.Where(s => s.GetProperty("kind").GetString() == "state"), s => Assert.Equal(JsonValueKind.Null, s.GetProperty("sequence_axis").ValueKind));
+            Assert.Equal(["past_key_values.1.key", "past_key_values.1.value", "past_key_values.3.key", "past_key_values.3.value"],
+                states.Where(s => s.GetProperty("kind").GetString() is "key" or "value").Select(s => s.GetProperty("input").GetString()));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Compile_WithAContradictingConfigBesideTheModel_IsMC1048BeforeAnyOutput()
+    {
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            File.Copy(Model("genai-dummy-lfm2", "decoder.onnx"), Path.Combine(dir, "decoder.onnx"));
+            File.WriteAllText(Path.Combine(dir, "config.json"), """{"vocab_size": 1024}""");
+            var spec = Path.Combine(dir, "q.yaml");
+            File.WriteAllText(spec, DataFreeSpec);
+            var e = Assert.Throws<ModelCompilerException>(() => CompileStages.Load(
+                new CompileOptions(Path.Combine(dir, "decoder.onnx"), spec, Path.Combine(dir, "out", "q.onnx")), new ModelCompiler.Core.Tests.Compilation.CompileFixture.SilentReporter()).Dispose());
+            Assert.Equal("MC1048", e.Code);
+            Assert.Contains("vocab_size 1024", e.Message);
+            Assert.False(Directory.Exists(Path.Combine(dir, "out")));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
