@@ -12,6 +12,7 @@ root.Subcommands.Add(CompileCommand.Create());
 root.Subcommands.Add(SensitivityCommand.Create());
 root.Subcommands.Add(TrainPredictorCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+HelpWithExitCodes.Install(root);
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -46,7 +46,7 @@ namespace ModelCompiler.Tasks
             var increase = Number(metrics["perplexity_increase_pct"]);
             if (!double.IsNaN(increase))
             {
-                text.Append(", perplexity ").Append(increase < 0 ? "-" : "+").Append(Invariant($"{Math.Abs(increase):0.00}%"));
+                text.Append(", perplexity ").Append(SignedPercent(increase));
                 var provider = (metrics["provider"] as JsonString)?.Value;
                 if (!string.IsNullOrEmpty(provider) && provider != "cpu")
                 {
@@ -86,6 +86,13 @@ namespace ModelCompiler.Tasks
 
         private static double Number(JsonNode? node) =>
             node is JsonNumber n && double.TryParse(n.Text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value : double.NaN;
+
+        // Rounded before the sign is chosen: -0.001 is "+0.00%", never "-0.00%" or "-+0.00%".
+        private static string SignedPercent(double value)
+        {
+            var rounded = Math.Round(value, 2, MidpointRounding.AwayFromZero);
+            return (rounded < 0 ? "-" : "+") + Invariant($"{Math.Abs(rounded):0.00}%");
+        }
 
         private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 

@@ -43,4 +43,19 @@ public sealed class BuildSummaryTests
             """);
         Assert.StartsWith("ModelCompiler: story.onnx → INT8 4/10 layers, FP16 6, perplexity -0.03% (gate 0.5%), missed min_int8_fraction, cuda unavailable, report ", line);
     }
+
+    [Theory]
+    [InlineData("-0.001", "+0.00%")]
+    [InlineData("-0.004999", "+0.00%")]
+    [InlineData("-0.005", "-0.01%")]
+    [InlineData("0.0049", "+0.00%")]
+    [InlineData("1.5", "+1.50%")]
+    public void The_sign_follows_the_rounded_change(string increase, string expected)
+    {
+        var line = Summary($$"""
+            { "metrics": { "provider": "cpu", "perplexity_increase_pct": {{increase}}, "layers": 2, "int8_layers": 2, "fp16_layers": 0 } }
+            """);
+        Assert.Contains($", perplexity {expected}, report ", line);
+        Assert.DoesNotContain("-+", line);
+    }
 }

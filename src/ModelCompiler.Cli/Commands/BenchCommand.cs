@@ -10,7 +10,7 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("model") { Description = "ONNX decoder model: the baseline of the comparison." };
+        var model = new ModelArgument("ONNX decoder model: the baseline of the comparison (or --model).");
         var compare = new Option<string[]>("--compare")
         {
             Description = "More models to time against the baseline, interleaved in the same process.",
@@ -25,11 +25,11 @@ internal static class BenchCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the random prompt tokens.", DefaultValueFactory = _ => 1234 };
         var provider = CliOptions.Provider();
         var ortNative = CliOptions.OrtNative();
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table: {\"provider\", \"threads\", \"prefill\", \"decode\", \"repeats\", \"results\": [{\"model\", \"prefill_tokens_per_s\", \"decode_tokens_per_s\", \"peak_rss_bytes\", \"prefill_seconds\", \"decode_seconds\", \"ratios\", \"profile\"}]}." };
         var profile = new Option<string?>("--profile") { Description = "Folder for ONNX Runtime profiles: one extra untimed run per model, kernel time summed per operator type." };
 
         var cmd = new Command("bench", "Prefill and decode speed, and peak memory, of decoder models side by side (ONNX Runtime).");
-        cmd.Arguments.Add(model);
+        model.AddTo(cmd);
         foreach (var o in new Option[] { compare, prefill, decode, threads, repeats, warmup, seed, provider, ortNative, profile, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -44,7 +44,7 @@ internal static class BenchCommand
             if (!ExecutionProviders.Known.Contains(providerName))
                 throw new ModelCompilerException("MC1006", $"unknown provider '{providerName}'; expected one of: {string.Join(", ", ExecutionProviders.Known)}.");
 
-            var models = new List<string> { parse.GetValue(model)! };
+            var models = new List<string> { model.Value(parse) };
             models.AddRange(parse.GetValue(compare) ?? []);
             models = models.Select(Path.GetFullPath).ToList();
             foreach (var m in models)

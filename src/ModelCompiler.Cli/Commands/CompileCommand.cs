@@ -12,24 +12,25 @@ internal static class CompileCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "The fp32 ONNX model to quantize.", Required = true };
+        var model = new ModelArgument("The fp32 ONNX model to quantize (or --model).");
         var spec = new Option<string>("--spec") { Description = "The YAML quantization spec.", Required = true };
         var output = new Option<string>("--output", "-o") { Description = "The quantized ONNX model to write.", Required = true };
         var manifest = new Option<string?>("--manifest") { Description = "Manifest JSON (default: <output stem>.manifest.json)." };
         var report = new Option<string?>("--report") { Description = "Markdown report (default: <output stem>.report.md)." };
         var deps = new Option<string?>("--deps") { Description = "Write every input file read, one per line (for incremental builds)." };
         var gatesAsWarnings = new Option<bool>("--gates-as-warnings") { Description = "Report missed gates as warnings and exit 0 (local experiments)." };
-        var json = new Option<bool>("--json") { Description = "Print the manifest's summary (plus timings) as JSON on stdout." };
+        var json = new Option<bool>("--json") { Description = "Print the manifest's summary as one JSON object on stdout: {\"passed\", \"failed_gate\", \"output\", \"manifest\", \"report\", \"layers\", \"int8_layers\", \"int8_fraction\", \"providers\": [{\"name\", \"status\", \"reason\", \"fp32_perplexity\", \"quantized_perplexity\", \"perplexity_increase_pct\", \"mean_kl_divergence\", \"top1_agreement\", ...}], \"gates\": [{\"name\", \"code\", \"limit\", \"measured\", \"passed\", \"provider\"}], \"timings_seconds\", \"wall_seconds\", \"forward_seconds\", \"peak_rss_bytes\", \"threads\"}." };
         var ortNative = CliOptions.OrtNative();
         var threads = new Option<int?>("--threads") { Description = $"ONNX Runtime threads for sampling, calibration and validation (default: {ComputeThreads.Variable}, else every core); outputs do not depend on it." };
 
         var cmd = new Command("compile", "Calibrate, quantize (QDQ INT8 + FP16/FP32 fallback), validate and gate a model per a YAML spec.");
-        foreach (var o in new Option[] { model, spec, output, manifest, report, deps, ortNative, threads, gatesAsWarnings, json }) cmd.Options.Add(o);
+        model.AddTo(cmd);
+        foreach (var o in new Option[] { spec, output, manifest, report, deps, ortNative, threads, gatesAsWarnings, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             ExecutionProviders.UseNativeLibrary(parse.GetValue(ortNative));
             ComputeThreads.Set(parse.GetValue(threads));
-            var options = new CompileOptions(parse.GetValue(model)!, parse.GetValue(spec)!, parse.GetValue(output)!)
+            var options = new CompileOptions(model.Value(parse), parse.GetValue(spec)!, parse.GetValue(output)!)
             {
                 ManifestPath = parse.GetValue(manifest),
                 ReportPath = parse.GetValue(report),
@@ -53,7 +54,7 @@ internal static class CompileCommand
         var p = r.Providers.FirstOrDefault(x => x.Status == ProviderStatus.Ok);
         var timings = string.Join(", ", r.Timings.GroupBy(t => t.Stage).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Sum(t => t.Seconds):F2}s")));
         return string.Create(CultureInfo.InvariantCulture,
-            $"modelc: {(r.Passed ? "passed" : "FAILED")}: {r.Int8Layers}/{r.Decisions.Count} layers INT8 ({r.Int8ParameterFraction:P0} of weights); perplexity {p?.Fp32Perplexity:F4} → {p?.QuantizedPerplexity:F4} ({p?.PerplexityIncreasePct:+0.000;-0.000}%) on {p?.Provider}; {timings}");
+            $"modelc: {(r.Passed ? "passed" : "FAILED")}: {r.Int8Layers}/{r.Decisions.Count} layers INT8 ({100 * r.Int8ParameterFraction:F0}% of weights); perplexity {p?.Fp32Perplexity:F4} → {p?.QuantizedPerplexity:F4} ({(p is null ? "n/a" : ReportNumbers.SignedPercent(p.PerplexityIncreasePct, 3))}) on {p?.Provider}; {timings}");
     }
 
     private static string Json(CompileResult r, CompileOptions o)

@@ -10,23 +10,23 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("model") { Description = "ONNX decoder model." };
+        var model = new ModelArgument("ONNX decoder model (or --model).");
         var text = new Option<string>("--text") { Description = "UTF-8 text; documents separated by <|endoftext|> lines.", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer; default: the one stored beside the model." };
         var context = new Option<int>("--context") { Description = "Window length in tokens (≥ 2).", DefaultValueFactory = _ => 256 };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Keep only the first N tokens of the stream." };
         var provider = CliOptions.Provider();
         var ortNative = CliOptions.OrtNative();
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a line." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a line: {\"model\", \"text\", \"provider\", \"context\", \"perplexity\", \"nll\" (summed, nats), \"tokens\", \"windows\", \"seconds\"}." };
 
         var cmd = new Command("eval", "Perplexity of a decoder model on a text (ONNX Runtime).");
-        cmd.Arguments.Add(model);
+        model.AddTo(cmd);
         foreach (var o in new Option[] { text, tokenizer, context, maxTokens, provider, ortNative, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var ctx = parse.GetValue(context);
             if (ctx < 2) throw new ModelCompilerException("MC1006", $"--context must be at least 2 (got {ctx}).");
-            var modelPath = Path.GetFullPath(parse.GetValue(model)!);
+            var modelPath = Path.GetFullPath(model.Value(parse));
             if (!File.Exists(modelPath)) throw new ModelCompilerException("MC1001", "model file not found; check the path.", modelPath);
             var providerName = parse.GetValue(provider)!;
             if (!ExecutionProviders.Known.Contains(providerName))

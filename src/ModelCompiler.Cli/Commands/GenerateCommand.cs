@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using System.Text.Json;
 using ModelCompiler.Runtime;
 using ModelCompiler.Tokenization;
 
@@ -9,7 +10,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("model") { Description = "ONNX decoder model." };
+        var model = new ModelArgument("ONNX decoder model (or --model).");
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer; default: the one stored beside the model." };
         var prompt = new Option<string?>("--prompt") { Description = "Text to continue; without it, generation starts from BOS." };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Number of tokens to generate.", DefaultValueFactory = _ => 64 };
@@ -18,13 +19,17 @@ internal static class GenerateCommand
         var seed = new Option<int>("--seed") { Description = "Random seed for sampling.", DefaultValueFactory = _ => 0 };
         var provider = CliOptions.Provider();
         var ortNative = CliOptions.OrtNative();
+        var json = new Option<bool>("--json")
+        {
+            Description = "Print one JSON object at the end instead of streaming text: {\"model\", \"provider\", \"prompt\" (text or null), \"prompt_ids\" (BOS first), \"ids\" (the generated ids), \"text\" (their decoded text), \"stop\" (\"eos\", \"max_tokens\" or \"max_positions\")}.",
+        };
 
         var cmd = new Command("generate", "Decode text with the KV cache (greedy by default).");
-        cmd.Arguments.Add(model);
-        foreach (var o in new Option[] { tokenizer, prompt, maxTokens, temperature, topP, seed, provider, ortNative }) cmd.Options.Add(o);
+        model.AddTo(cmd);
+        foreach (var o in new Option[] { tokenizer, prompt, maxTokens, temperature, topP, seed, provider, ortNative, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
-            var modelPath = Path.GetFullPath(parse.GetValue(model)!);
+            var modelPath = Path.GetFullPath(model.Value(parse));
             if (!File.Exists(modelPath)) throw new ModelCompilerException("MC1001", "model file not found; check the path.", modelPath);
             var n = parse.GetValue(maxTokens);
             if (n < 0) throw new ModelCompilerException("MC1006", $"--max-tokens must be ≥ 0 (got {n}).");
@@ -42,15 +47,38 @@ internal static class GenerateCommand
             var promptText = parse.GetValue(prompt);
             if (!string.IsNullOrEmpty(promptText)) promptIds.AddRange(tok.Encode(promptText));
 
-            using var stdout = Console.OpenStandardOutput();
-            if (!string.IsNullOrEmpty(promptText)) stdout.Write(Encoding.UTF8.GetBytes(promptText));
-            // Print the model's text as is: the leading space of the first word after BOS is kept (llama2.c's
-            // run.c strips it), so the output is exactly the decoded token pieces.
-            var decoder = new IncrementalDecoderWriter(tok, promptIds.Count > 1 ? promptIds[^1] : NoStrip, stdout);
-            foreach (var id in TextGenerator.Generate(session, promptIds, n, new SamplingOptions(temp, p, parse.GetValue(seed)), tok.EosId))
-                decoder.Write(id);
-            stdout.Write("\n"u8);
-            if (promptIds.Count + n > session.MaxPositions)
+            var sampling = new SamplingOptions(temp, p, parse.GetValue(seed));
+            var atLimit = promptIds.Count + n > session.MaxPositions;
+            if (parse.GetValue(json))
+            {
+                var ids = TextGenerator.Generate(session, promptIds, n, sampling, tok.EosId).ToList();
+                var text = new MemoryStream();
+                var writer = new IncrementalDecoderWriter(tok, promptIds.Count > 1 ? promptIds[^1] : NoStrip, text);
+                foreach (var id in ids) writer.Write(id);
+                var stop = ids.Count == n ? "max_tokens" : promptIds.Count + ids.Count >= session.MaxPositions ? "max_positions" : "eos";
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["model"] = modelPath,
+                    ["provider"] = parse.GetValue(provider),
+                    ["prompt"] = string.IsNullOrEmpty(promptText) ? null : promptText,
+                    ["prompt_ids"] = promptIds,
+                    ["ids"] = ids,
+                    ["text"] = Encoding.UTF8.GetString(text.ToArray()),
+                    ["stop"] = stop,
+                }));
+            }
+            else
+            {
+                using var stdout = Console.OpenStandardOutput();
+                if (!string.IsNullOrEmpty(promptText)) stdout.Write(Encoding.UTF8.GetBytes(promptText));
+                // Print the model's text as is: the leading space of the first word after BOS is kept (llama2.c's
+                // run.c strips it), so the output is exactly the decoded token pieces.
+                var decoder = new IncrementalDecoderWriter(tok, promptIds.Count > 1 ? promptIds[^1] : NoStrip, stdout);
+                foreach (var id in TextGenerator.Generate(session, promptIds, n, sampling, tok.EosId))
+                    decoder.Write(id);
+                stdout.Write("\n"u8);
+            }
+            if (atLimit)
                 Console.Error.WriteLine($"modelc: warning: generation stops at the model's maximum sequence length {session.MaxPositions}.");
             return ExitCodes.Success;
         }));

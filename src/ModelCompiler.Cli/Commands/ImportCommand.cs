@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using ModelCompiler.Import;
 using ModelCompiler.IO;
 using ModelCompiler.Onnx;
@@ -13,18 +14,21 @@ internal static class ImportCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "llama2.c tokenizer (.bin); stored beside the model as <model>.tokenizer.bin." };
         var output = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
         var external = new Option<bool>("--external-data") { Description = "Store weights in <model>.onnx.data (automatic above 1 GiB)." };
+        var json = JsonOption();
 
         var llama2c = new Command("llama2c", "Import a llama2.c checkpoint as an ONNX decoder (Optimum layout, opset 17).");
         llama2c.Arguments.Add(checkpoint);
         llama2c.Options.Add(tokenizer);
         llama2c.Options.Add(output);
         llama2c.Options.Add(external);
+        llama2c.Options.Add(json);
         llama2c.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var outPath = CheckPaths(parse.GetValue(output), ("checkpoint", parse.GetValue(checkpoint)), ("tokenizer", parse.GetValue(tokenizer)));
             var options = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
             var model = Llama2cImporter.Import(parse.GetValue(checkpoint)!, parse.GetValue(tokenizer), outPath, options);
             Console.Error.WriteLine($"modelc: wrote {outPath} ({model.Graph.Node.Count} nodes, {model.Graph.Initializer.Count} initializers)");
+            if (parse.GetValue(json)) Console.WriteLine(Json(outPath, model, options, parameters: null, parse.GetValue(tokenizer) is not null));
             return ExitCodes.Success;
         }));
 
@@ -51,10 +55,11 @@ internal static class ImportCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "llama2.c tokenizer (.bin) with --vocab entries; stored beside the model as <model>.tokenizer.bin." };
         var output = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
         var external = new Option<bool>("--external-data") { Description = "Store weights in <model>.onnx.data (automatic above 1 GiB)." };
+        var json = JsonOption();
 
         var command = new Command("synthetic-llama",
             "Generate a LLaMA-style ONNX decoder with random weights scaled like an initialised model, optionally with planted activation spikes.");
-        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, spikeStrength, heavyTails, tokenizer, output, external })
+        foreach (var o in new Option[] { dim, hidden, layers, heads, kvHeads, vocab, maxSeq, seed, spikes, spikeStrength, heavyTails, tokenizer, output, external, json })
             command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse, () =>
         {
@@ -71,9 +76,32 @@ internal static class ImportCommand
             var save = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
             var model = SyntheticLlama.Generate(options, parse.GetValue(tokenizer), outPath, save);
             Console.Error.WriteLine($"modelc: wrote {outPath} ({options.Parameters} parameters, {model.Graph.Node.Count} nodes; {SyntheticLlama.Describe(options)})");
+            if (parse.GetValue(json)) Console.WriteLine(Json(outPath, model, save, options.Parameters, parse.GetValue(tokenizer) is not null));
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static Option<bool> JsonOption() => new("--json")
+    {
+        Description = "Print what was written as one JSON object on stdout: {\"output\", \"external_data\" (path or null), \"tokenizer\" (the copy beside the model, or null), \"nodes\", \"initializers\", \"parameters\" (synthetic-llama; null for llama2c)}.",
+    };
+
+    private static string Json(string outPath, Onnx.Proto.ModelProto model, SaveOptions save, long? parameters, bool tokenizerCopied)
+    {
+        var data = outPath + ".data";
+        var tokenizer = Llama2cImporter.TokenizerPathFor(outPath);
+        return JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["output"] = outPath,
+            // The same rule OnnxModelIO.Save applied: always, or automatic above the threshold.
+            ["external_data"] = save.ExternalData == ExternalDataMode.Always
+                || (save.ExternalData == ExternalDataMode.Auto && OnnxModelIO.AllTensors(model.Graph).Sum(t => (long)t.RawData.Length) > save.ExternalDataThresholdBytes) ? data : null,
+            ["tokenizer"] = tokenizerCopied ? tokenizer : null,
+            ["nodes"] = model.Graph.Node.Count,
+            ["initializers"] = model.Graph.Initializer.Count,
+            ["parameters"] = parameters,
+        });
     }
 
     /// <summary>Inputs regular files, the output non-empty and (with its data file and tokenizer copy) none of the inputs.</summary>

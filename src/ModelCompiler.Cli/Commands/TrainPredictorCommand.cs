@@ -12,7 +12,7 @@ internal static class TrainPredictorCommand
     {
         var inputs = new Argument<string[]>("csv") { Description = "Sensitivity CSVs written by 'modelc sensitivity' (rows of all are pooled).", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--output", "-o") { Description = "The predictor file to write.", Required = true };
-        var json = new Option<bool>("--json") { Description = "Print the cross-validation figures and the choice as JSON on stdout." };
+        var json = new Option<bool>("--json") { Description = "Print the cross-validation figures and the choice as one JSON object on stdout: {\"output\", \"saved\", \"rows\", \"models\", \"positives\", \"trainers\": [{\"trainer\", \"folds\", \"accuracy\", \"auc\", \"f1\", \"degenerate_folds\"}]}." };
 
         var cmd = new Command("train-predictor",
             "Train the layer-risk predictor (ALMP) on sensitivity CSVs: cross-validate each trainer with folds of whole models, save the best by AUC.");

@@ -43,7 +43,7 @@ public static class ClosedLoop
             steps.Add(new FallbackStep(step, order.Take(k).Select(d => d.Layer.Name).ToList(), attempt.Result.Int8Layers,
                 primary?.PerplexityIncreasePct ?? double.NaN, attempt.Result.Passed, attempt.Result.Gates.FirstOrDefault(g => !g.Passed)?.Name));
             s.Reporter.Stage("fallback", string.Create(CultureInfo.InvariantCulture,
-                $"step {step}: {k} back, {attempt.Result.Int8Layers} INT8, perplexity {primary?.PerplexityIncreasePct:+0.000;-0.000}% → {(attempt.Result.Passed ? "pass" : "fail")}"));
+                $"step {step}: {k} back, {attempt.Result.Int8Layers} INT8, perplexity {(primary is null ? "n/a" : ReportNumbers.SignedPercent(primary.PerplexityIncreasePct, 3))} → {(attempt.Result.Passed ? "pass" : "fail")}"));
             tried[k] = attempt;
             // Only a passing try can become the output: a failing one's files go now, not at the end (big models).
             if (!attempt.Result.Passed) Discard(attempt);
@@ -92,7 +92,7 @@ public static class ClosedLoop
     }
 
     private static string Describe(FallbackStep step) => string.Create(CultureInfo.InvariantCulture,
-        $"step {step.Step}: {step.MovedBack.Count} back ({step.Int8Layers} INT8) gave {step.PerplexityIncreasePct:+0.000;-0.000}%, gate {step.FailedGate ?? "none"} failed");
+        $"step {step.Step}: {step.MovedBack.Count} back ({step.Int8Layers} INT8) gave {ReportNumbers.SignedPercent(step.PerplexityIncreasePct, 3)}, gate {step.FailedGate ?? "none"} failed");
 
     /// <summary>Riskiest first: predicted risk, else measured increase, else measured here; ties keep layer order.</summary>
     private static IReadOnlyList<LayerDecision> Rank(CompileState s, IReadOnlyList<LayerDecision> movable)

@@ -64,7 +64,7 @@ internal sealed class MeasuredPolicy(MeasuredPolicySpec spec) : ILayerPolicy
         {
             var m = measured[i];
             var keep = m.IncreasePct > limit;
-            var rule = string.Create(CultureInfo.InvariantCulture, $"measured {m.IncreasePct:+0.0000;-0.0000}% alone {(keep ? ">" : "≤")} max_layer_increase_pct {limit}");
+            var rule = string.Create(CultureInfo.InvariantCulture, $"measured {Compilation.ReportNumbers.SignedPercent(m.IncreasePct, 4)} alone {(keep ? ">" : "≤")} max_layer_increase_pct {limit}");
             var evidence = new LayerEvidence(rule, SpikeScore: c.Activation.SpikeScore, Kurtosis: c.Activation.Kurtosis, MeasuredIncreasePct: m.IncreasePct, MeasuredKl: m.MeanKl);
             return keep
                 ? new LayerDecision(c.Layer, context.Fallback, $"{rule}; fallback {PolicyOverrides.Name(context.Fallback)}") { Evidence = evidence }
@@ -82,7 +82,7 @@ internal sealed class MeasuredPolicy(MeasuredPolicySpec spec) : ILayerPolicy
             results.Add(probe.Measure([context.Candidates[i].Name]));
             var rate = (i + 1) * (double)probe.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
             context.Progress?.Report("sensitivity", i + 1, context.Candidates.Count,
-                string.Create(CultureInfo.InvariantCulture, $"{context.Candidates[i].Name}: {results[^1].IncreasePct:+0.0000;-0.0000}%, {rate:F0} tokens/s"));
+                string.Create(CultureInfo.InvariantCulture, $"{context.Candidates[i].Name}: {Compilation.ReportNumbers.SignedPercent(results[^1].IncreasePct, 4)}, {rate:F0} tokens/s"));
         }
         return results;
     }
