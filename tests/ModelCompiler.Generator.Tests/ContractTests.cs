@@ -165,18 +165,24 @@ public sealed class Fp16DecoderTests
         }
         """;
 
+    /// <summary>The wrapper LlamaFp16 generated from <paramref name="manifestText"/>, compiled with <paramref name="driverSource"/>; the driver type.</summary>
+    private static Type Wrapper(string manifestText, string driverSource, string driverType)
+    {
+        var manifest = new TestManifest("/project/obj/modelc/genai_llama_fp16.manifest.json", manifestText,
+            ClassName: "LlamaFp16", Namespace: "Demo", Access: "public", ModelPath: "model.onnx");
+        var outcome = GeneratorHarness.Run([manifest], [driverSource]);
+        Assert.Empty(outcome.GeneratorDiagnostics);
+        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
+        return GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType(driverType, throwOnError: true)!;
+    }
+
     [Fact]
     public void GenerateGreedy_runs_the_fp16_graph_from_the_configured_bos_with_an_fp16_cache()
     {
         string dir = Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "models", "thirdparty", "genai-tiny-random-llama-fp16");
         string config = File.ReadAllText(Path.Combine(dir, "genai_config.json"));
         Assert.Contains("\"bos_token_id\": 0", config, StringComparison.Ordinal);
-        var manifest = new TestManifest("/project/obj/modelc/genai_llama_fp16.manifest.json", Fixtures.Read("genai_llama_fp16.manifest.json"),
-            ClassName: "LlamaFp16", Namespace: "Demo", Access: "public", ModelPath: "model.onnx");
-        var outcome = GeneratorHarness.Run([manifest], [Driver]);
-        Assert.Empty(outcome.GeneratorDiagnostics);
-        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
-        var driver = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType("Demo.App.LlamaDriver", throwOnError: true)!;
+        var driver = Wrapper(Fixtures.Read("genai_llama_fp16.manifest.json"), Driver, "Demo.App.LlamaDriver");
         string model = Path.Combine(dir, "model.onnx");
 
         var generated = (long[])driver.GetMethod("Generate")!.Invoke(null, [model, 8])!;
@@ -194,12 +200,7 @@ public sealed class Fp16DecoderTests
     {
         string dir = Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "models", "thirdparty", "genai-tiny-random-llama-fp16");
         string text = Fixtures.Read("genai_llama_fp16.manifest.json").Replace("\"tokenizer\": null", "\"tokenizer\": \"tokenizer.json\"", StringComparison.Ordinal);
-        var manifest = new TestManifest("/project/obj/modelc/genai_llama_fp16.manifest.json", text,
-            ClassName: "LlamaFp16", Namespace: "Demo", Access: "public", ModelPath: "model.onnx");
-        var outcome = GeneratorHarness.Run([manifest], [TextDriver]);
-        Assert.Empty(outcome.GeneratorDiagnostics);
-        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
-        var driver = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType("Demo.App.LlamaTextDriver", throwOnError: true)!;
+        var driver = Wrapper(text, TextDriver, "Demo.App.LlamaTextDriver");
         string model = Path.Combine(dir, "model.onnx");
         const string prompt = "Once upon a time";
 
