@@ -156,4 +156,29 @@ public sealed class ManifestDecoderTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void Stories260K_KeepsTheSummaryKeysOfEarlierManifestsAndAddsTheContract()
+    {
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            var path = Path.Combine(dir, "stories260K.onnx");
+            ModelCompiler.Import.Llama2cImporter.Import(TestPaths.Checkpoint, TestPaths.Tokenizer, path);
+            using var actual = JsonDocument.Parse(ManifestWriter.DecoderObject(Decoder(path)));
+            var d = actual.RootElement.GetProperty("decoder");
+            // The generator's stories260K fixture is a manifest from before the contract: its keys keep their values.
+            var fixture = Path.Combine(TestPaths.RepoRoot, "tests", "ModelCompiler.Generator.Tests", "Fixtures", "stories260K.manifest.json");
+            using var old = JsonDocument.Parse(File.ReadAllText(fixture));
+            foreach (var key in old.RootElement.GetProperty("decoder").EnumerateObject())
+                Assert.Equal(key.Value.GetRawText(), d.GetProperty(key.Name).GetRawText());
+            Assert.Equal([2], d.GetProperty("eos_token_ids").EnumerateArray().Select(e => e.GetInt32()));
+            var states = d.GetProperty("state").EnumerateArray().ToList();
+            Assert.Equal(10, states.Count);
+            Assert.All(states, s => Assert.Equal([1L, 4, 0, 8], s.GetProperty("initial_shape").EnumerateArray().Select(e => e.GetInt64())));
+            Assert.Equal(JsonValueKind.Array, d.GetProperty("extra_inputs").ValueKind);
+            Assert.Empty(d.GetProperty("extra_inputs").EnumerateArray());
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
