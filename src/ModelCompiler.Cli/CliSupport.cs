@@ -90,7 +90,7 @@ internal sealed class ModelArgument
         command.Options.Add(Named);
     }
 
-    /// <summary>The model path as given (MC1006 when missing, MC1009 when the two spellings name different files).</summary>
+    /// <summary>The model path as given (MC1006 when missing, MC1013 when the two spellings name different files).</summary>
     public string Value(ParseResult parse)
     {
         var positional = parse.GetValue(Positional);
@@ -100,7 +100,7 @@ internal sealed class ModelArgument
         if (string.IsNullOrEmpty(positional)) return named!;
         if (string.IsNullOrEmpty(named)) return positional;
         if (!string.Equals(Path.GetFullPath(positional), Path.GetFullPath(named), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal))
-            throw new ModelCompilerException("MC1009", $"the model is given twice and the two differ: '{positional}' (positional) and '{named}' (--model); give it once.");
+            throw new ModelCompilerException("MC1013", $"the model is given twice and the two differ: '{positional}' (positional) and '{named}' (--model); give it once.");
         return positional;
     }
 }

@@ -42,7 +42,7 @@ public static class TensorData
     public static TensorProto Scalar(string name, float value) => Floats(name, [value]);
     public static TensorProto Scalar(string name, long value) => Int64s(name, [value]);
 
-    /// <summary>Reads any float-like tensor (FLOAT, FLOAT16, DOUBLE) as float32.</summary>
+    /// <summary>Reads any float-like tensor (FLOAT, FLOAT16, BFLOAT16, DOUBLE) as float32.</summary>
     public static float[] ReadFloats(TensorProto t)
     {
         var type = (DataType)t.DataType;
@@ -62,6 +62,9 @@ public static class TensorData
                     return r;
                 }
                 return t.Int32Data.Select(v => (float)BitConverter.UInt16BitsToHalf((ushort)v)).ToArray();
+            case DataType.Bfloat16: // the top 16 bits of an fp32
+                return (raw.Length > 0 ? MemoryMarshal.Cast<byte, ushort>(raw).ToArray() : t.Int32Data.Select(v => (ushort)v).ToArray())
+                    .Select(b => BitConverter.UInt32BitsToSingle((uint)b << 16)).ToArray();
             case DataType.Double:
                 return (raw.Length > 0 ? MemoryMarshal.Cast<byte, double>(raw).ToArray() : t.DoubleData.ToArray()).Select(d => (float)d).ToArray();
             default:

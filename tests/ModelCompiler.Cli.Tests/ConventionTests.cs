@@ -143,7 +143,7 @@ public sealed class ConventionTests(ModelcFixture f)
     [InlineData("eval")]
     [InlineData("generate")]
     [InlineData("bench")]
-    public void Two_different_models_are_MC1009_and_none_is_MC1006_both_exit_2_writing_nothing(string command)
+    public void Two_different_models_are_MC1013_and_none_is_MC1006_both_exit_2_writing_nothing(string command)
     {
         var spec = Spec("twice-" + command);
         var output = Path.Combine(Path.GetDirectoryName(spec)!, "out", "x.onnx");
@@ -155,7 +155,7 @@ public sealed class ConventionTests(ModelcFixture f)
         };
         var twice = Modelc.Run([command, f.ModelPath, "--model", f.File("other.onnx"), .. rest]);
         Assert.True(twice.ExitCode == 2, twice.ToString());
-        Assert.Contains("error MC1009", twice.StdErr);
+        Assert.Contains("error MC1013", twice.StdErr);
         Assert.Contains("other.onnx", twice.StdErr);
 
         var none = Modelc.Run([command, .. rest]);

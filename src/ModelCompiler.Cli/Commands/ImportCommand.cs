@@ -14,6 +14,7 @@ internal static class ImportCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "llama2.c tokenizer (.bin); stored beside the model as <model>.tokenizer.bin." };
         var output = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
         var external = new Option<bool>("--external-data") { Description = "Store weights in <model>.onnx.data (automatic above 1 GiB)." };
+        var opset = new Option<int>("--opset") { Description = "ONNX opset to write: 17, or 11 as older exporters do (to measure INT8 on such graphs).", DefaultValueFactory = _ => Llama2cImporter.Opset };
         var json = JsonOption();
 
         var llama2c = new Command("llama2c", "Import a llama2.c checkpoint as an ONNX decoder (Optimum layout, opset 17).");
@@ -21,12 +22,13 @@ internal static class ImportCommand
         llama2c.Options.Add(tokenizer);
         llama2c.Options.Add(output);
         llama2c.Options.Add(external);
+        llama2c.Options.Add(opset);
         llama2c.Options.Add(json);
         llama2c.SetAction(parse => CommandRunner.Run(parse, () =>
         {
             var outPath = CheckPaths(parse.GetValue(output), ("checkpoint", parse.GetValue(checkpoint)), ("tokenizer", parse.GetValue(tokenizer)));
             var options = new SaveOptions { ExternalData = parse.GetValue(external) ? ExternalDataMode.Always : ExternalDataMode.Auto };
-            var model = Llama2cImporter.Import(parse.GetValue(checkpoint)!, parse.GetValue(tokenizer), outPath, options);
+            var model = Llama2cImporter.Import(parse.GetValue(checkpoint)!, parse.GetValue(tokenizer), outPath, options, parse.GetValue(opset));
             Console.Error.WriteLine($"modelc: wrote {outPath} ({model.Graph.Node.Count} nodes, {model.Graph.Initializer.Count} initializers)");
             if (parse.GetValue(json)) Console.WriteLine(Json(outPath, model, options, parameters: null, parse.GetValue(tokenizer) is not null));
             return ExitCodes.Success;

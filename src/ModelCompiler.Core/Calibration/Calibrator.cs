@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using ModelCompiler.Evaluation;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
@@ -8,7 +9,7 @@ using ModelCompiler.Runtime;
 
 namespace ModelCompiler.Calibration;
 
-/// <summary>Statistics per layer input, gathered by running the fp32 model on calibration tokens.</summary>
+/// <summary>Statistics per layer input, gathered by running the input model (fp32, fp16 or bf16) on calibration tokens.</summary>
 public sealed class CalibrationResult
 {
     public required IReadOnlyDictionary<string, ActivationStats> ByActivation { get; init; }
@@ -31,6 +32,8 @@ public static class Calibrator
         var activations = layers.Select(l => l.ActivationInput).Distinct(StringComparer.Ordinal).ToList();
         var channels = layers.GroupBy(l => l.ActivationInput).ToDictionary(g => g.Key, g => (int)g.First().InFeatures, StringComparer.Ordinal);
 
+        // Each tap is declared in the type its layer computes in (fp16 in an fp16 export); statistics are kept in fp32.
+        var types = layers.GroupBy(l => l.ActivationInput).ToDictionary(g => g.Key, g => g.First().ComputeType, StringComparer.Ordinal);
         var tapped = fp32.Clone();
         var graphOutputs = new HashSet<string>(tapped.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
         foreach (var a in activations.Where(a => !graphOutputs.Contains(a)))
@@ -38,7 +41,7 @@ public static class Calibrator
             tapped.Graph.Output.Add(new ValueInfoProto
             {
                 Name = a,
-                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)types[a] } },
             });
         }
         var tapPath = Path.Combine(workDir, "calibration.onnx");
@@ -47,31 +50,18 @@ public static class Calibrator
         var stats = activations.ToDictionary(a => a, a => new ActivationStats(channels[a]), StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         using var options = Deterministic.SessionOptions();
-        DecoderSession session;
-        try
-        {
-            session = new DecoderSession(tapPath, options, activations);
-        }
-        catch (ModelCompilerException e) when (e.Code == "MC1047")
-        {
-            // The tap model is modelc's own rewrite of a graph ORT accepted: a refusal is our failure, not the user's.
-            throw new ModelCompilerException("MC3001",
-                $"ONNX Runtime refused the calibration tap model modelc built ({e.Message}); calibrating fp16/bf16 graphs is not supported yet.", tapPath, inner: e);
-        }
-        using var _ = session;
+        using var session = new DecoderSession(tapPath, options, activations);
         var windows = tokens.Windows(context).ToList();
         var total = tokens.PredictedTokens(context);
         var done = 0;
         var seen = 0;
+        float[] buffer = [];
         foreach (var window in windows)
         {
             using var step = session.Run(PerplexityEvaluator.ToInt64(window.Tokens.Span));
             for (var i = 0; i < activations.Count; i++)
             {
-                var value = step.Extra(i);
-                if (value.GetTensorTypeAndShape().ElementDataType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
-                    throw new ModelCompilerException("MC1042", $"layer input '{activations[i]}' is not float32; quantize an fp32 model.", tokens.SourcePath);
-                if (!stats[activations[i]].Observe(value.GetTensorDataAsSpan<float>()))
+                if (!stats[activations[i]].Observe(AsFloats(step.Extra(i), activations[i], ref buffer, tokens.SourcePath)))
                     throw new ModelCompilerException("MC1044",
                         $"NaN or infinity in activation '{activations[i]}' during calibration (window {window.Index + 1}); the fp32 model is numerically broken on this text.",
                         tokens.SourcePath);
@@ -81,6 +71,31 @@ public static class Calibrator
             progress?.Report(new EvaluationProgress(window.Index + 1, windows.Count, done, total, clock.Elapsed.TotalSeconds));
         }
         return new CalibrationResult { ByActivation = stats, Tokens = seen, Windows = windows.Count, Seconds = clock.Elapsed.TotalSeconds };
+    }
+
+    /// <summary>An observed activation as fp32: float32 as is, float16 and bfloat16 converted into <paramref name="buffer"/>.</summary>
+    private static ReadOnlySpan<float> AsFloats(OrtValue value, string name, ref float[] buffer, string? source)
+    {
+        var type = value.GetTensorTypeAndShape().ElementDataType;
+        switch (type)
+        {
+            case TensorElementType.Float:
+                return value.GetTensorDataAsSpan<float>();
+            case TensorElementType.Float16:
+                return Convert(value.GetTensorDataAsSpan<Float16>(), h => h.ToFloat(), ref buffer);
+            case TensorElementType.BFloat16:
+                return Convert(value.GetTensorDataAsSpan<BFloat16>(), h => h.ToFloat(), ref buffer);
+            default:
+                throw new ModelCompilerException("MC1042",
+                    $"layer input '{name}' is {type}; INT8 calibration observes float32, float16 or bfloat16 activations.", source);
+        }
+    }
+
+    private static ReadOnlySpan<float> Convert<T>(ReadOnlySpan<T> values, Func<T, float> convert, ref float[] buffer)
+    {
+        if (buffer.Length < values.Length) buffer = new float[values.Length];
+        for (var i = 0; i < values.Length; i++) buffer[i] = convert(values[i]);
+        return buffer.AsSpan(0, values.Length);
     }
 }
 

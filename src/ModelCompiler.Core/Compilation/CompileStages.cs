@@ -150,7 +150,6 @@ public static class CompileStages
         policy.ValidateLayers(layers);
         var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
         ModelSignature.Of(fp32, Path.GetDirectoryName(modelPath), modelPath); // MC1048: a config beside the model that contradicts it
-        RequireOpsetForInt8(fp32, MayQuantize(spec.Policy, layers, roles), modelPath);
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
             foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
@@ -187,14 +186,6 @@ public static class CompileStages
         for (var dir = folder; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir)) top = dir;
         return top;
     }
-
-    /// <summary>Whether any layer can end up INT8 (the opset check is skipped for policy none without force_int8).</summary>
-    private static bool MayQuantize(PolicySpec policy, IReadOnlyList<QuantizableLayer> layers, IReadOnlyDictionary<string, LayerRole> roles) => policy switch
-    {
-        NoInt8PolicySpec => layers.Any(l => policy.FindForced(l.Name) is not null),
-        ManualPolicySpec m => layers.Any(l => (m.Selects(l.Name) && !PolicyOverrides.IsExcluded(policy, l.Name, roles)) || policy.FindForced(l.Name) is not null),
-        _ => layers.Any(l => !PolicyOverrides.IsExcluded(policy, l.Name, roles) || policy.FindForced(l.Name) is not null),
-    };
 
     public static void Tokens(CompileState s)
     {
@@ -240,7 +231,11 @@ public static class CompileStages
         var quantized = s.Fp32.Clone();
         var graph = new OnnxGraph(quantized.Graph);
         var bound = LayerDiscovery.Bind(graph, decisions.Select(d => d.Layer));
-        var int8 = QdqInt8Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]), l => s.ActivationRanges[l.ActivationInput]);
+        var int8Layers = decisions.Where(d => d.Precision == LayerPrecision.Int8).Select(d => bound[d.Layer.Name]).ToList();
+        // fp16/bf16 layers: fp32 QDQ between Casts on cpu (what ORT's CPU EP fuses), scales in their own type on cuda.
+        var form = QdqForm.For(quantized, int8Layers, castHalfToFloat: s.Spec.Target.Value == CompileTarget.Cpu);
+        if (int8Layers.Count > 0) form.Import(quantized);
+        var int8 = QdqInt8Transform.Apply(graph, int8Layers, l => s.ActivationRanges[l.ActivationInput], form);
         var wholeGraph = s.Spec.Target.Value == CompileTarget.Cuda && s.Fallback == LayerPrecision.Fp16
             && WholeGraphFp16Transform.Apply(quantized, graph, decisions.Where(d => d.Precision == LayerPrecision.Fp32).Select(d => bound[d.Layer.Name].Node));
         if (!wholeGraph) Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
@@ -346,16 +341,6 @@ public static class CompileStages
         var path = Path.Combine(folder, "modelc-staged-" + name);
         AtomicFile.WriteAllText(path, text);
         return path;
-    }
-
-    /// <summary>Per-channel DequantizeLinear (the axis attribute) exists from opset 13 on.</summary>
-    private static void RequireOpsetForInt8(ModelProto model, bool anyInt8, string modelPath)
-    {
-        if (!anyInt8) return;
-        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
-        if (opset < 13)
-            throw new ModelCompilerException("MC1045",
-                $"the model uses ONNX opset {opset}; INT8 with per-channel weights needs opset 13 or later. Re-export it with opset ≥ 13 (e.g. optimum-cli export onnx --opset 17), or use policy 'none'.", modelPath);
     }
 
     private static TokenStream Tokens(TokenDataSpec data, string role, Func<SpecLocation, ITokenizer> tokenizer, List<InputFile> inputs, List<string> deps,

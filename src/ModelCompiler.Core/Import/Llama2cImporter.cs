@@ -11,11 +11,14 @@ namespace ModelCompiler.Import;
 /// Builds an ONNX decoder graph from a llama2.c checkpoint, shaped like Hugging Face Optimum's
 /// decoder-with-past exports: inputs input_ids / attention_mask / position_ids / past_key_values.{i}.key|value,
 /// outputs logits / present.{i}.key|value, projections as MatMul with constant weights named after the module.
-/// Standard ONNX opset 17 only.
+/// Standard ONNX opset 17 only; <c>opset: 11</c> writes the same graph for opset 11 (Unsqueeze axes as an attribute,
+/// LessOrEqual as Not(Greater)), as older exporters do, to measure INT8 on such graphs.
 /// </summary>
 public static class Llama2cImporter
 {
     public const int Opset = 17;
+    /// <summary>The opsets the importer can write: 17 (default) or 11 (for tests and measurements of old exports).</summary>
+    public static readonly IReadOnlyList<int> Opsets = [11, Opset];
     public const string TokenizerSuffix = ".tokenizer.bin";
 
     /// <summary>Metadata keys written into the model so later stages know what it is.</summary>
@@ -35,12 +38,14 @@ public static class Llama2cImporter
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, Path.GetFileNameWithoutExtension(modelPath) + TokenizerSuffix);
 
     /// <summary>Imports the checkpoint and writes the model and, when given, its tokenizer beside it.</summary>
-    public static ModelProto Import(string checkpointPath, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null)
+    public static ModelProto Import(string checkpointPath, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null, int opset = Opset)
     {
+        if (!Opsets.Contains(opset))
+            throw new ModelCompilerException("MC1018", $"the importer writes opset {string.Join(" or ", Opsets)}, not {opset}.", Path.GetFullPath(checkpointPath));
         if (tokenizerPath is not null && !File.Exists(tokenizerPath))
             throw new ModelCompilerException("MC1001", "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
         var checkpoint = Llama2cCheckpoint.Load(checkpointPath);
-        var model = Build(checkpoint, tokenizerPath is null ? null : Path.GetFileName(TokenizerPathFor(outputPath)));
+        var model = Build(checkpoint, tokenizerPath is null ? null : Path.GetFileName(TokenizerPathFor(outputPath)), opset: opset);
         model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKeys.Source, Value = "llama2.c:" + Path.GetFileName(checkpointPath) });
         if (tokenizerPath is not null)
         {
@@ -53,10 +58,10 @@ public static class Llama2cImporter
 
     /// <param name="consumeWeights">When true, each per-layer array of <paramref name="ckpt"/> is replaced by an empty one
     /// as soon as its initializer exists, so that a large model is not held twice; the checkpoint is unusable afterwards.</param>
-    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName, bool consumeWeights = false)
+    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName, bool consumeWeights = false, int opset = Opset)
     {
         var c = ckpt.Config;
-        var b = new Builder(c, consumeWeights);
+        var b = new Builder(c, consumeWeights, opset);
         var model = new ModelProto
         {
             IrVersion = 8,
@@ -64,7 +69,7 @@ public static class Llama2cImporter
             ProducerVersion = typeof(Llama2cImporter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
             Graph = b.Graph.Proto,
         };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
         void Meta(string k, string v) => model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
         Meta(MetadataKeys.Architecture, "llama");
         Meta(MetadataKeys.BosTokenId, "1");
@@ -73,10 +78,11 @@ public static class Llama2cImporter
         if (tokenizerFileName is not null) Meta(MetadataKeys.Tokenizer, tokenizerFileName);
 
         b.BuildGraph(ckpt);
+        if (opset < 13) b.Graph.RemoveUnusedInitializers(); // the Unsqueeze axes constants
         return model;
     }
 
-    private sealed class Builder(Llama2cConfig c, bool consumeWeights)
+    private sealed class Builder(Llama2cConfig c, bool consumeWeights, int opset)
     {
         public OnnxGraph Graph { get; } = new(new GraphProto { Name = "llama2c" });
 
@@ -251,6 +257,10 @@ public static class Llama2cImporter
         private string Node(string op, string name, string[] inputs, string? output = null, params AttributeProto[] attrs)
         {
             output ??= name + "_output_0";
+            if (opset < 13 && op == "Unsqueeze") // axes became an input in opset 13
+                (inputs, attrs) = ([inputs[0]], [Attr.Ints("axes", TensorData.ReadInt64s(Graph.Initializer(inputs[1])!))]);
+            if (opset < 12 && op == "LessOrEqual") // added in opset 12
+                return Node("Not", name + "/Not", [Node("Greater", name + "/Greater", inputs)], output);
             Graph.AddNode(op, inputs, [output], name, attrs);
             return output;
         }

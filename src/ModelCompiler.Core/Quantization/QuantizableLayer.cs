@@ -21,6 +21,11 @@ public sealed class QuantizableLayer
     public required long OutFeatures { get; init; }
     /// <summary>For Gemm: the weight input is used transposed (transB = 1), i.e. laid out [out, in] in the node.</summary>
     public bool GemmTransB { get; init; }
+    /// <summary>
+    /// The element type the node computes in: its weight's type as the node reads it (after any Cast). MatMul/Gemm take
+    /// both inputs in one type, so this is the activation's type too (fp16 in an fp16 export).
+    /// </summary>
+    public TensorProto.Types.DataType ComputeType { get; init; } = TensorProto.Types.DataType.Float;
 
     public long Parameters => InFeatures * OutFeatures;
 
@@ -45,9 +50,9 @@ public static class LayerDiscovery
         {
             if (node.Domain is not ("" or "ai.onnx") || node.OpType is not ("MatMul" or "Gemm") || node.Input.Count < 2) continue;
             if (node.OpType == "Gemm" && Attr.GetInt(node, "transA", 0) != 0) continue;
-            if (!TryResolveWeight(graph, node.Input[1], out var initializer, out var transposed)) continue;
+            if (!TryResolveWeight(graph, node.Input[1], out var initializer, out var transposed, out var castTo)) continue;
             var t = graph.Initializer(initializer)!;
-            if (t.Dims.Count != 2 || (TensorProto.Types.DataType)t.DataType is not (TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16)) continue;
+            if (t.Dims.Count != 2 || (TensorProto.Types.DataType)t.DataType is not (TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Bfloat16)) continue;
 
             var transB = node.OpType == "Gemm" && Attr.GetInt(node, "transB", 0) != 0;
             var storedOutIn = transposed ^ transB;
@@ -57,6 +62,7 @@ public static class LayerDiscovery
             {
                 Name = name, Node = node, ActivationInput = node.Input[0], WeightInitializer = initializer,
                 WeightTransposed = transposed, InFeatures = inF, OutFeatures = outF, GemmTransB = transB,
+                ComputeType = castTo ?? (TensorProto.Types.DataType)t.DataType,
             });
         }
         return layers;
@@ -79,10 +85,11 @@ public static class LayerDiscovery
         return result;
     }
 
-    /// <summary>Follows Transpose(perm 1,0) and Cast back to an initializer.</summary>
-    private static bool TryResolveWeight(OnnxGraph graph, string tensor, out string initializer, out bool transposed)
+    /// <summary>Follows Transpose(perm 1,0) and Cast back to an initializer; <paramref name="castTo"/> is the type the Cast nearest the node gives.</summary>
+    private static bool TryResolveWeight(OnnxGraph graph, string tensor, out string initializer, out bool transposed, out TensorProto.Types.DataType? castTo)
     {
         transposed = false;
+        castTo = null;
         initializer = tensor;
         for (var depth = 0; depth < 4; depth++)
         {
@@ -95,7 +102,11 @@ public static class LayerDiscovery
                 if (perm is not null && !(perm.Ints.Count == 2 && perm.Ints[0] == 1 && perm.Ints[1] == 0)) return false;
                 transposed = !transposed;
             }
-            else if (producer.OpType != "Cast")
+            else if (producer.OpType == "Cast")
+            {
+                castTo ??= (TensorProto.Types.DataType)Attr.GetInt(producer, "to", 0);
+            }
+            else
             {
                 return false;
             }

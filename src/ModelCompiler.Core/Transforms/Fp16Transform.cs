@@ -15,7 +15,8 @@ public static class Fp16Transform
     public static void Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers)
     {
         var casts = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var layer in layers)
+        // A layer of an fp16/bf16 export already computes in half precision: nothing to do.
+        foreach (var layer in layers.Where(l => l.ComputeType == DataType.Float))
         {
             if (!casts.TryGetValue(layer.ActivationInput, out var half))
             {

@@ -265,21 +265,6 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
     }
 
     [Fact]
-    public void Int8OnAModelBelowOpset13_IsMc1045_BeforeCalibration()
-    {
-        var model = OnnxModelIO.Load(f.ModelPath);
-        model.OpsetImport[0].Version = 12;
-        var dir = Path.Combine(f.Dir, "opset12");
-        var path = Path.Combine(dir, "old.onnx");
-        OnnxModelIO.Save(model, path);
-        var spec = f.Spec("opset12", CompileFixture.Yaml("  kind: all-int8"));
-        var e = Assert.Throws<ModelCompilerException>(() => QuantizationCompiler.Compile(new CompileOptions(path, spec, Path.Combine(dir, "out", "q.onnx")), new CompileFixture.SilentReporter()));
-        Assert.Equal("MC1045", e.Code);
-        Assert.Contains("opset 12", e.Message);
-        Assert.False(Directory.Exists(Path.Combine(dir, "out")));
-    }
-
-    [Fact]
     public void OutputOverTheInput_IsRefused()
     {
         var spec = f.Spec("self", CompileFixture.Yaml("  kind: all-int8"));

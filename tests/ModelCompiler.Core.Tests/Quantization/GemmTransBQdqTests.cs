@@ -30,21 +30,14 @@ public sealed class GemmTransBQdqTests
     private static ModelProto Model(float[] b, float[] c)
     {
         var g = new GraphProto { Name = "gemm-transb" };
-        g.Input.Add(Info("x", DataType.Float, Rows, In));
-        g.Output.Add(Info("y", DataType.Float, Rows, Out));
+        g.Input.Add(TensorInfo.Of("x", DataType.Float, Rows, In));
+        g.Output.Add(TensorInfo.Of("y", DataType.Float, Rows, Out));
         g.Initializer.Add(TensorData.Floats("fc.weight", b, Out, In));
         g.Initializer.Add(TensorData.Floats("fc.bias", c, Out));
         new OnnxGraph(g).AddNode("Gemm", ["x", "fc.weight", "fc.bias"], ["y"], "fc", Attr.Int("transB", 1));
         var model = new ModelProto { IrVersion = 8, Graph = g };
         model.OpsetImport.Add(new OperatorSetIdProto { Version = 17 });
         return model;
-
-        static ValueInfoProto Info(string name, DataType type, params long[] dims)
-        {
-            var shape = new TensorShapeProto();
-            foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-            return new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
-        }
     }
 
     private static float[] Run(ModelProto model, float[] a)
