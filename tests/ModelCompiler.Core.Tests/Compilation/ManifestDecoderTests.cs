@@ -181,4 +181,29 @@ public sealed class ManifestDecoderTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void Compile_OfTheGenAiFp16Graph_CopiesItsTokenizerJsonWhichTheRuntimeLoadsFromTheManifest()
+    {
+        var dir = TestPaths.NewTempDir();
+        try
+        {
+            var spec = Path.Combine(dir, "q.yaml");
+            File.WriteAllText(spec, DataFreeSpec);
+            var output = Path.Combine(dir, "out", "llama.q.onnx");
+            QuantizationCompiler.Compile(new CompileOptions(Model("genai-tiny-random-llama-fp16", "model.onnx"), spec, output), new ModelCompiler.Core.Tests.Compilation.CompileFixture.SilentReporter());
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir, "out"), "*.manifest.json").Single()));
+            var tokenizerFile = doc.RootElement.GetProperty("model").GetProperty("tokenizer").GetString()!;
+            Assert.Equal(0, doc.RootElement.GetProperty("decoder").GetProperty("bos_token_id").GetInt32());
+            Assert.Equal("float16", doc.RootElement.GetProperty("decoder").GetProperty("state")[0].GetProperty("type").GetString());
+
+            // What the generated wrapper does with the manifest's model.tokenizer (a tokenizer.json under the .tokenizer.bin name).
+            var tokenizer = TextGeneration.LoadBeside(output, tokenizerFile, 32000);
+            Assert.IsType<ModelCompiler.Tokenization.HuggingFaceTokenizer>(tokenizer);
+            var document = ModelCompiler.Evaluation.TextCorpus.SplitDocuments(File.ReadAllText(TestPaths.TinyStoriesSample))[0];
+            Assert.Equal(Tokenization.HuggingFaceTokenizerTests.ReferenceIds("genai-tiny-random-llama-fp16", "tinystories_sample")[0].Select(i => (long)i),
+                TextGeneration.Encode(tokenizer, document));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
