@@ -112,18 +112,23 @@ public sealed class ManifestDecoderTests
 
     private const string DataFreeSpec = "calibration:\n  generated: { tokens: 128, seed: 1 }\n  context: 64\nevaluation:\n  generated: { tokens: 128, seed: 2 }\n  context: 64\npolicy:\n  kind: all-int8\n";
 
+    /// <summary>A data-free all-INT8 compile of <paramref name="model"/> into <paramref name="dir"/>/out; its manifest.</summary>
+    private static JsonDocument CompileDataFree(string dir, string model, out string output)
+    {
+        var spec = Path.Combine(dir, "q.yaml");
+        File.WriteAllText(spec, DataFreeSpec);
+        output = Path.Combine(dir, "out", "m.q.onnx");
+        QuantizationCompiler.Compile(new CompileOptions(model, spec, output), new ModelCompiler.Core.Tests.Compilation.CompileFixture.SilentReporter());
+        return JsonDocument.Parse(File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir, "out"), "*.manifest.json").Single()));
+    }
+
     [Fact]
     public void Compile_OfTheLfm2Hybrid_WritesItsStatesAndTheConfigsBosIntoTheManifest()
     {
         var dir = TestPaths.NewTempDir();
         try
         {
-            var spec = Path.Combine(dir, "q.yaml");
-            File.WriteAllText(spec, DataFreeSpec);
-            var output = Path.Combine(dir, "out", "lfm2.q.onnx");
-            QuantizationCompiler.Compile(new CompileOptions(Model("genai-dummy-lfm2", "decoder.onnx"), spec, output), new ModelCompiler.Core.Tests.Compilation.CompileFixture.SilentReporter());
-            var manifest = Directory.GetFiles(Path.Combine(dir, "out"), "*.manifest.json").Single();
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            using var doc = CompileDataFree(dir, Model("genai-dummy-lfm2", "decoder.onnx"), out _);
             var d = doc.RootElement.GetProperty("decoder");
             Assert.Equal(98, d.GetProperty("bos_token_id").GetInt32()); // genai_config.json beside the input model
             Assert.Equal([98], d.GetProperty("eos_token_ids").EnumerateArray().Select(e => e.GetInt32()));
@@ -188,11 +193,7 @@ public sealed class ManifestDecoderTests
         var dir = TestPaths.NewTempDir();
         try
         {
-            var spec = Path.Combine(dir, "q.yaml");
-            File.WriteAllText(spec, DataFreeSpec);
-            var output = Path.Combine(dir, "out", "llama.q.onnx");
-            QuantizationCompiler.Compile(new CompileOptions(Model("genai-tiny-random-llama-fp16", "model.onnx"), spec, output), new ModelCompiler.Core.Tests.Compilation.CompileFixture.SilentReporter());
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir, "out"), "*.manifest.json").Single()));
+            using var doc = CompileDataFree(dir, Model("genai-tiny-random-llama-fp16", "model.onnx"), out var output);
             var tokenizerFile = doc.RootElement.GetProperty("model").GetProperty("tokenizer").GetString()!;
             Assert.Equal(0, doc.RootElement.GetProperty("decoder").GetProperty("bos_token_id").GetInt32());
             Assert.Equal("float16", doc.RootElement.GetProperty("decoder").GetProperty("state")[0].GetProperty("type").GetString());
