@@ -65,6 +65,7 @@ public static class OnnxModelIO
 
         if (model.Graph is null || model.IrVersion <= 0)
             throw new ModelCompilerException("MC1002", "not a valid ONNX model (no graph or no IR version).", fullPath);
+        ModelGuard.Check(model, fullPath); // unique metadata; tensor shapes, types and data lengths before anything reads them
 
         var modelDir = Path.GetDirectoryName(fullPath)!;
         var handles = new Dictionary<string, FileStream>(StringComparer.Ordinal);

@@ -107,6 +107,7 @@ namespace ModelCompiler.Tasks
                     continue;
                 }
 
+                ManifestRecord.DropIfStale(r, Log); // a manifest that does not describe its model is "not built"
                 resolved.Add(r);
                 inputs.AddRange(InputsOf(r, projectDir));
                 expected.AddRange(new[] { "OutputModel", "Manifest", "Report", "StampFile" }.Select(m => FileItem(r, r.GetMetadata(m))));

@@ -105,12 +105,7 @@ public sealed class CompileState : IDisposable
         Probe?.Dispose();
         try { Directory.Delete(Staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         // A failed run leaves no empty output folder behind it: remove the folders it created, innermost first.
-        if (CreatedFolder is null) return;
-        for (var dir = Path.GetDirectoryName(OutputPath); dir is not null && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any(); dir = Path.GetDirectoryName(dir))
-        {
-            try { Directory.Delete(dir); } catch (IOException) { break; } catch (UnauthorizedAccessException) { break; }
-            if (dir == CreatedFolder) break;
-        }
+        if (CreatedFolder is not null) OutputSet.RemoveCreatedFolders(Path.GetDirectoryName(OutputPath)!, CreatedFolder);
     }
 
     /// <summary>The outermost output folder this run created, or null (removed again on dispose when left empty).</summary>
@@ -161,7 +156,7 @@ public static class CompileStages
         CompileOutputs.RequireDisjoint(options, spec, modelPath, externalData, tokenizerPath);
         foreach (var folder in CompileOutputs.Folders(options)) OutputSet.RemoveStale(folder);
         var staging = Path.Combine(Path.GetDirectoryName(outputPath)!, OutputSet.HiddenName(Path.GetFileName(outputPath)));
-        var createdFolder = CreatedFolder(Path.GetDirectoryName(outputPath)!);
+        var createdFolder = OutputSet.OutermostMissingFolder(Path.GetDirectoryName(outputPath)!);
         Directory.CreateDirectory(staging);
         var beforeState = clock.Elapsed.TotalSeconds;
         var state = new CompileState(options, reporter, spec, policy, modelPath, outputPath, fp32, layers, staging) { Vocabulary = vocab, CreatedFolder = createdFolder };
@@ -179,13 +174,6 @@ public static class CompileStages
         return state;
     }
 
-    /// <summary>The outermost missing folder of <paramref name="folder"/> (about to be created), or null when it exists.</summary>
-    private static string? CreatedFolder(string folder)
-    {
-        string? top = null;
-        for (var dir = folder; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir)) top = dir;
-        return top;
-    }
 
     public static void Tokens(CompileState s)
     {

@@ -164,6 +164,24 @@ public sealed class OutputSet
         return removed;
     }
 
+    /// <summary>The outermost folder of <paramref name="folder"/> that does not exist yet (a run is about to create it), or null.</summary>
+    public static string? OutermostMissingFolder(string folder)
+    {
+        string? top = null;
+        for (var dir = folder; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir)) top = dir;
+        return top;
+    }
+
+    /// <summary>After a failed run: removes the folders it created (up to <paramref name="created"/>) while they are empty, innermost first.</summary>
+    public static void RemoveCreatedFolders(string folder, string created)
+    {
+        for (var dir = folder; dir is not null && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any(); dir = Path.GetDirectoryName(dir))
+        {
+            try { Directory.Delete(dir); } catch (IOException) { break; } catch (UnauthorizedAccessException) { break; }
+            if (dir == created) break;
+        }
+    }
+
     private static bool IsAlive(int pid)
     {
         try

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
+using ModelCompiler.Tokenization;
 using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace ModelCompiler.Import;
@@ -37,7 +38,11 @@ public static class Llama2cImporter
     public static string TokenizerPathFor(string modelPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, Path.GetFileNameWithoutExtension(modelPath) + TokenizerSuffix);
 
-    /// <summary>Imports the checkpoint and writes the model and, when given, its tokenizer beside it.</summary>
+    /// <summary>
+    /// Imports the checkpoint and writes the model and, when given, its tokenizer beside it, committed as one set
+    /// (<see cref="ImportOutputs"/>). The tokenizer is parsed first (a truncated or corrupt one is MC1021, one of another
+    /// vocabulary size MC1022) and the bytes that were checked are the bytes copied.
+    /// </summary>
     public static ModelProto Import(string checkpointPath, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null, int opset = Opset)
     {
         if (!Opsets.Contains(opset))
@@ -45,15 +50,25 @@ public static class Llama2cImporter
         if (tokenizerPath is not null && !File.Exists(tokenizerPath))
             throw new ModelCompilerException("MC1001", "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
         var checkpoint = Llama2cCheckpoint.Load(checkpointPath);
+        var tokenizer = tokenizerPath is null ? null : ReadTokenizer(tokenizerPath, checkpoint.Config.VocabSize);
         var model = Build(checkpoint, tokenizerPath is null ? null : Path.GetFileName(TokenizerPathFor(outputPath)), opset: opset);
         model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKeys.Source, Value = "llama2.c:" + Path.GetFileName(checkpointPath) });
-        if (tokenizerPath is not null)
-        {
-            var bytes = File.ReadAllBytes(tokenizerPath);
-            AtomicFile.WriteAllBytes(TokenizerPathFor(outputPath), bytes);
-        }
-        OnnxModelIO.Save(model, outputPath, saveOptions);
+        ImportOutputs.Write(model, tokenizer, outputPath, saveOptions);
         return model;
+    }
+
+    /// <summary>The bytes of a llama2.c tokenizer file after checking they parse with <paramref name="vocabSize"/> entries.</summary>
+    public static byte[] ReadTokenizer(string tokenizerPath, int vocabSize)
+    {
+        var full = Path.GetFullPath(tokenizerPath);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(full); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, $"cannot read the tokenizer file: {e.Message}", full, inner: e);
+        }
+        Llama2cTokenizer.Parse(bytes, full, vocabSize);
+        return bytes;
     }
 
     /// <param name="consumeWeights">When true, each per-layer array of <paramref name="ckpt"/> is replaced by an empty one

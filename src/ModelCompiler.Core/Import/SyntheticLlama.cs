@@ -188,16 +188,11 @@ public static class SyntheticLlama
     public static ModelProto Generate(SyntheticLlamaOptions o, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null)
     {
         Validate(o);
-        byte[]? tokenizer = null;
-        if (tokenizerPath is not null)
-        {
-            var full = Path.GetFullPath(tokenizerPath);
-            Llama2cTokenizer.Load(full, o.VocabSize);
-            tokenizer = File.ReadAllBytes(full);
-        }
+        if (tokenizerPath is not null && !File.Exists(tokenizerPath))
+            throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
+        var tokenizer = tokenizerPath is null ? null : Llama2cImporter.ReadTokenizer(tokenizerPath, o.VocabSize);
         var model = Build(o, tokenizer is null ? null : Path.GetFileName(Llama2cImporter.TokenizerPathFor(outputPath)));
-        if (tokenizer is not null) AtomicFile.WriteAllBytes(Llama2cImporter.TokenizerPathFor(outputPath), tokenizer);
-        OnnxModelIO.Save(model, outputPath, saveOptions);
+        ImportOutputs.Write(model, tokenizer, outputPath, saveOptions);
         return model;
     }
 
