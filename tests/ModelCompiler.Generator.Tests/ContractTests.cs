@@ -132,18 +132,57 @@ public sealed class Fp16DecoderTests
         }
         """;
 
+    private const string TextDriver = """
+        using System.Collections.Generic;
+
+        namespace Demo.App
+        {
+            internal static class LlamaTextDriver
+            {
+                public static long[] GenerateAfter(string modelPath, string prompt, int n)
+                {
+                    using var model = new LlamaFp16(modelPath);
+                    var tokens = new List<long> { LlamaFp16.BosTokenId };
+                    tokens.AddRange(model.Encode(prompt));
+                    return model.GenerateGreedy(tokens.ToArray(), n);
+                }
+
+                public static string[] Text(string modelPath, string prompt, int n)
+                    => TextAsync(modelPath, prompt, n).GetAwaiter().GetResult();
+
+                private static async System.Threading.Tasks.Task<string[]> TextAsync(string modelPath, string prompt, int n)
+                {
+                    using var model = new LlamaFp16(modelPath);
+                    var pieces = new List<string>();
+                    await foreach (var piece in model.GenerateAsync(prompt, n))
+                    {
+                        pieces.Add(piece);
+                    }
+
+                    return pieces.ToArray();
+                }
+            }
+        }
+        """;
+
+    /// <summary>The wrapper LlamaFp16 generated from <paramref name="manifestText"/>, compiled with <paramref name="driverSource"/>; the driver type.</summary>
+    private static Type Wrapper(string manifestText, string driverSource, string driverType)
+    {
+        var manifest = new TestManifest("/project/obj/modelc/genai_llama_fp16.manifest.json", manifestText,
+            ClassName: "LlamaFp16", Namespace: "Demo", Access: "public", ModelPath: "model.onnx");
+        var outcome = GeneratorHarness.Run([manifest], [driverSource]);
+        Assert.Empty(outcome.GeneratorDiagnostics);
+        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
+        return GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType(driverType, throwOnError: true)!;
+    }
+
     [Fact]
     public void GenerateGreedy_runs_the_fp16_graph_from_the_configured_bos_with_an_fp16_cache()
     {
         string dir = Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "models", "thirdparty", "genai-tiny-random-llama-fp16");
         string config = File.ReadAllText(Path.Combine(dir, "genai_config.json"));
         Assert.Contains("\"bos_token_id\": 0", config, StringComparison.Ordinal);
-        var manifest = new TestManifest("/project/obj/modelc/genai_llama_fp16.manifest.json", Fixtures.Read("genai_llama_fp16.manifest.json"),
-            ClassName: "LlamaFp16", Namespace: "Demo", Access: "public", ModelPath: "model.onnx");
-        var outcome = GeneratorHarness.Run([manifest], [Driver]);
-        Assert.Empty(outcome.GeneratorDiagnostics);
-        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
-        var driver = GeneratorHarness.EmitAndLoad(outcome.OutputCompilation).GetType("Demo.App.LlamaDriver", throwOnError: true)!;
+        var driver = Wrapper(Fixtures.Read("genai_llama_fp16.manifest.json"), Driver, "Demo.App.LlamaDriver");
         string model = Path.Combine(dir, "model.onnx");
 
         var generated = (long[])driver.GetMethod("Generate")!.Invoke(null, [model, 8])!;
@@ -154,5 +193,29 @@ public sealed class Fp16DecoderTests
         Assert.All(generated, id => Assert.InRange(id, 0, 31999));
         Assert.Equal(recomputed, generated);
         Assert.Equal("Float16 1,1,3,16 4 3", cache);
+    }
+
+    [Fact]
+    public void GenerateAsync_text_streams_the_fp16_graphs_tokens_through_its_tokenizer_json()
+    {
+        string dir = Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "models", "thirdparty", "genai-tiny-random-llama-fp16");
+        string text = Fixtures.Read("genai_llama_fp16.manifest.json").Replace("\"tokenizer\": null", "\"tokenizer\": \"tokenizer.json\"", StringComparison.Ordinal);
+        var driver = Wrapper(text, TextDriver, "Demo.App.LlamaTextDriver");
+        string model = Path.Combine(dir, "model.onnx");
+        const string prompt = "Once upon a time";
+
+        var ids = (long[])driver.GetMethod("GenerateAfter")!.Invoke(null, [model, prompt, 24])!;
+        var pieces = (string[])driver.GetMethod("Text")!.Invoke(null, [model, prompt, 24])!;
+
+        // Random weights: the ids are arbitrary vocabulary entries (byte pieces among them); the streamed text must be
+        // exactly what decoding prompt + ids gives after the prompt's own text, in non-empty whole-character pieces.
+        var tokenizer = ModelCompiler.Tokenization.TokenizerLoader.Load(Path.Combine(dir, "tokenizer.json"));
+        int[] promptIds = [.. tokenizer.Encode(prompt)];
+        int[] whole = [.. promptIds, .. ids.Select(i => (int)i)];
+        string expected = tokenizer.Decode(whole)[tokenizer.Decode(promptIds).Length..];
+        Assert.NotEmpty(ids);
+        Assert.All(pieces, p => Assert.False(string.IsNullOrEmpty(p)));
+        Assert.All(pieces, p => Assert.False(char.IsHighSurrogate(p[^1]), "a piece ends inside a surrogate pair"));
+        Assert.Equal(expected, string.Concat(pieces));
     }
 }

@@ -152,4 +152,88 @@ public sealed class RuntimeTests : IDisposable
         string path = (string)Invoke(driver.GetMethod("Path")!)!;
         Assert.Equal(Path.Combine(AppContext.BaseDirectory, "models/image_classifier.q.onnx"), path);
     }
+
+    private static MethodInfo Driver(GeneratorOutcome outcome, string method) => Method(outcome, "Demo.App.StoryDriver", method);
+
+    /// <summary>The documents of a ../shared corpus, split on separator lines as modelc's text corpus does.</summary>
+    private static List<string> Documents(string corpus) =>
+        File.ReadAllText(Path.Combine(TestPaths.Shared, "corpora", corpus + ".txt")).Split('\n')
+            .Aggregate(new List<List<string>> { new() }, (docs, line) =>
+            {
+                if (line.Trim() == "<|endoftext|>") docs.Add([]);
+                else docs[^1].Add(line);
+                return docs;
+            })
+            .Select(lines => string.Join("\n", lines).Trim()).Where(d => d.Length > 0).ToList();
+
+    [Theory]
+    [InlineData("tinystories_sample")]
+    [InlineData("unicode_sample")]
+    public void Encode_and_Decode_use_the_tokenizer_the_manifest_names(string corpus)
+    {
+        // The LLaMA tokenizer.json beside the model; Hugging Face's own ids are the reference.
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        File.Copy(Path.Combine(TestPaths.Shared, "models", "thirdparty", "genai-tiny-random-llama-fp16", "tokenizer.json"), Path.Combine(_dir, "llama.tokenizer.json"));
+        string manifest = Fixtures.Stories
+            .Replace("\"tokenizer\": \"stories260K.q.tokenizer.bin\"", "\"tokenizer\": \"llama.tokenizer.json\"", StringComparison.Ordinal)
+            .Replace("\"vocab_size\": 512,", "\"vocab_size\": 32000,", StringComparison.Ordinal);
+        var outcome = Story(manifest);
+        var encode = Driver(outcome, "EncodeText");
+        var decode = Driver(outcome, "DecodeText");
+
+        using var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestPaths.Shared, "tokenizers", $"genai-tiny-random-llama-fp16.{corpus}.json")));
+        var expected = reference.RootElement.GetProperty("documents").EnumerateArray().ToList();
+        var documents = Documents(corpus);
+        Assert.Equal(expected.Count, documents.Count);
+        for (int d = 0; d < documents.Count; d++)
+        {
+            Assert.Equal(expected[d].GetProperty("text_chars").GetInt32(), documents[d].EnumerateRunes().Count());
+            var ids = (long[])Invoke(encode, model, documents[d])!;
+            Assert.Equal(expected[d].GetProperty("ids").EnumerateArray().Select(i => i.GetInt64()), ids);
+            Assert.Equal(documents[d], (string)Invoke(decode, model, ids)!);
+        }
+    }
+
+    [Fact]
+    public void GenerateAsync_text_streams_the_continuation_of_the_prompt()
+    {
+        // The fake decoder's tokens (position + mask + cache + 100) through the llama2.c tokenizer the manifest names.
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        File.Copy(TestPaths.Tokenizer, Path.Combine(_dir, "stories260K.q.tokenizer.bin"));
+        var outcome = Story();
+        var prompt = "Once upon a time";
+        var tokenizer = ModelCompiler.Tokenization.Llama2cTokenizer.Load(TestPaths.Tokenizer, 512);
+        long[] promptIds = [1, .. tokenizer.Encode(prompt).Select(i => (long)i)];
+        Assert.Equal(promptIds[1..], (long[])Invoke(Driver(outcome, "EncodeText"), model, prompt)!);
+
+        var generated = (long[])Invoke(Driver(outcome, "Generate"), model, promptIds, 6)!;
+        var pieces = (string[])Invoke(Driver(outcome, "StreamText"), model, prompt, 6)!;
+
+        Assert.NotEmpty(pieces);
+        Assert.All(pieces, p => Assert.NotEqual(string.Empty, p));
+        int[] whole = [.. promptIds[1..].Select(i => (int)i), .. generated.Select(i => (int)i)];
+        string expected = tokenizer.Decode(whole)[tokenizer.Decode(whole.AsSpan(0, promptIds.Length - 1)).Length..];
+        Assert.Equal(expected, string.Concat(pieces));
+    }
+
+    [Fact]
+    public void Streamed_text_after_a_prompt_keeps_the_space_of_the_first_word()
+    {
+        // What GenerateAsync(string) relies on: the decoder continues after the prompt's last token, not at a sequence start.
+        var tokenizer = ModelCompiler.Tokenization.Llama2cTokenizer.Load(TestPaths.Tokenizer, 512);
+        var prompt = tokenizer.Encode("Once upon a time");
+        var whole = tokenizer.Encode("Once upon a time there was a café");
+        Assert.Equal(prompt, whole.Take(prompt.Count));
+        var decoder = new ModelCompiler.Tokenization.IncrementalDecoder(tokenizer, prompt[^1]);
+        var text = string.Concat(whole.Skip(prompt.Count).Select(decoder.Append)) + decoder.Flush();
+        Assert.Equal(" there was a café", text);
+    }
+
+    [Fact]
+    public void Missing_tokenizer_file_is_MC1020_on_first_use()
+    {
+        string model = Write("stories.onnx", TinyOnnx.FakeStoriesDecoder());
+        var e = Assert.Throws<ModelCompilerException>(() => Invoke(Driver(Story(), "EncodeText"), model, "hello"));
+        Assert.Equal("MC1020", e.Code);
+    }
 }

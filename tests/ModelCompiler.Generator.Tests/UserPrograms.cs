@@ -45,6 +45,34 @@ internal static class UserPrograms
                     return got.ToArray();
                 }
 
+                public static long[] EncodeText(string modelPath, string text)
+                {
+                    using var model = new StoryModel(modelPath);
+                    return model.Encode(text);
+                }
+
+                public static string DecodeText(string modelPath, long[] tokens)
+                {
+                    using var model = new StoryModel(modelPath);
+                    return model.Decode(tokens);
+                }
+
+                // The pieces GenerateAsync(string) streams, in order.
+                public static string[] StreamText(string modelPath, string prompt, int maxNewTokens)
+                    => StreamTextAsync(modelPath, prompt, maxNewTokens).GetAwaiter().GetResult();
+
+                private static async System.Threading.Tasks.Task<string[]> StreamTextAsync(string modelPath, string prompt, int maxNewTokens)
+                {
+                    using var model = new StoryModel(modelPath);
+                    var pieces = new System.Collections.Generic.List<string>();
+                    await foreach (string piece in model.GenerateAsync(prompt, maxNewTokens))
+                    {
+                        pieces.Add(piece);
+                    }
+
+                    return pieces.ToArray();
+                }
+
                 public static string RunOnce(string modelPath, long[] prompt)
                 {
                     using var model = StoryModel.CreateWithCuda(modelPath, deviceId: 0, fallbackToCpu: true);

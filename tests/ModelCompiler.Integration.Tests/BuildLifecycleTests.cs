@@ -77,6 +77,10 @@ public sealed class BuildLifecycleTests(PackagedConsumer consumer, ITestOutputHe
         // await foreach over GenerateAsync (greedy by default) streams the same ids; cancelling after 5 stops it there.
         Assert.Equal(lines[1].Trim(), lines[2].Trim());
         Assert.Equal("5 cancelled", lines[3].Trim());
+        // GenerateAsync(string) streams the text of those ids: from BOS, "Once upon a time" (llama2.c drops the first space).
+        Assert.StartsWith("Once upon a time", lines[4]);
+        Assert.Equal(lines[5], lines[4]);
+        Assert.Equal("403 407 261 378", lines[6].Trim());
     }
 
     [Fact, Step(2)]

@@ -176,6 +176,17 @@ public sealed class PackagedConsumer : IDisposable
             {
                 Console.WriteLine($"{before.Count} cancelled");
             }
+
+            // Text in and out through the tokenizer the manifest names (copied beside the model).
+            var text = new System.Text.StringBuilder();
+            await foreach (var piece in m.GenerateAsync("", 20))
+            {
+                text.Append(piece);
+            }
+
+            Console.WriteLine(text.ToString().Replace("\n", "\\n"));
+            Console.WriteLine(m.Decode(m.GenerateGreedy(new long[] { 1 }, 20)).Replace("\n", "\\n"));
+            Console.WriteLine(string.Join(" ", m.Encode("Once upon a time")));
             """);
 
         var restore = DotNetCli.Run(Dir, ["restore", "-tl:off", "-nodeReuse:false"], BuildTimeout);

@@ -152,6 +152,7 @@ public static class CompileStages
         PolicyOverrides.Validate(spec.Policy, layers, roles);
         policy.ValidateLayers(layers);
         var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
+        ModelSignature.Of(fp32, Path.GetDirectoryName(modelPath), modelPath); // MC1048: a config beside the model that contradicts it
         if (fp32.MetadataProps.FirstOrDefault(m => m.Key == Llama2cImporter.MetadataKeys.MaxPositions) is { } mp && int.TryParse(mp.Value, CultureInfo.InvariantCulture, out var maxPositions))
         {
             foreach (var (role, data) in new[] { ("calibration", spec.Calibration), ("evaluation", spec.Evaluation) })
@@ -250,7 +251,7 @@ public static class CompileStages
         var folder = s.NextAttemptFolder();
         var stagedModel = Path.Combine(folder, Path.GetFileName(s.OutputPath));
         var stagedData = OnnxModelIO.Save(quantized, stagedModel);
-        var signature = ModelSignature.Of(quantized);
+        var signature = ModelSignature.Of(quantized, Path.GetDirectoryName(s.ModelPath), s.ModelPath);
         var quantizedWeightBytes = WeightBytes(quantized);
         // The INT8 weights are on disk now: keep the model as saved, its tensors read back from there when asked for.
         if (stagedData is not null) quantized = OnnxModelIO.Load(stagedModel, lazyExternalData: true);

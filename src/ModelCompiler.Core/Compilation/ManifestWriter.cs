@@ -43,22 +43,7 @@ public static class ManifestWriter
             Tensors(w, "outputs", r.Signature.Outputs);
             w.WriteEndObject();
 
-            if (r.Signature.Decoder is { } d)
-            {
-                w.WriteStartObject("decoder");
-                w.WriteNumber("num_layers", d.Layers);
-                w.WriteNumber("num_kv_heads", d.KvHeads);
-                w.WriteNumber("head_dim", d.HeadDim);
-                w.WriteNumber("vocab_size", d.VocabSize);
-                NullableInt(w, "bos_token_id", d.BosTokenId);
-                NullableInt(w, "eos_token_id", d.EosTokenId);
-                NullableInt(w, "max_positions", d.MaxPositions);
-                w.WriteEndObject();
-            }
-            else
-            {
-                w.WriteNull("decoder");
-            }
+            WriteDecoder(w, r.Signature.Decoder);
 
             w.WriteStartArray("inputs");
             foreach (var f in r.Inputs)
@@ -115,6 +100,100 @@ public static class ManifestWriter
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    /// <summary>The manifest's <c>decoder</c> object alone, as <see cref="Write"/> writes it (for tests and tools).</summary>
+    public static string DecoderObject(DecoderInfo? decoder)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, NewLine = "\n" }))
+        {
+            w.WriteStartObject();
+            WriteDecoder(w, decoder);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteDecoder(Utf8JsonWriter w, DecoderInfo? decoder)
+    {
+        if (decoder is not { } d)
+        {
+            w.WriteNull("decoder");
+            return;
+        }
+        w.WriteStartObject("decoder");
+        w.WriteNumber("num_layers", d.Layers);
+        w.WriteNumber("num_kv_heads", d.KvHeads);
+        w.WriteNumber("head_dim", d.HeadDim);
+        w.WriteNumber("vocab_size", d.VocabSize);
+        NullableInt(w, "bos_token_id", d.BosTokenId);
+        NullableInt(w, "eos_token_id", d.EosTokenId);
+        if (d.Contract is not null)
+        {
+            w.WriteStartArray("eos_token_ids");
+            foreach (var id in d.EosTokenIds) w.WriteNumberValue(id);
+            w.WriteEndArray();
+        }
+        NullableInt(w, "max_positions", d.MaxPositions);
+        if (d.Contract is { } c) WriteContract(w, c);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The decoder contract keys of the manifest's <c>decoder</c> object (docs/manifest.md), after the summary keys.</summary>
+    private static void WriteContract(Utf8JsonWriter w, Decoding.DecoderContract c)
+    {
+        Port(w, "input_ids", c.InputIds);
+        Port(w, "attention_mask", c.AttentionMask);
+        Port(w, "position_ids", c.PositionIds);
+        Port(w, "logits", c.Logits);
+        w.WriteStartArray("extra_inputs");
+        foreach (var (kind, input) in new[] { ("seqlens_k", c.SeqlensK), ("total_sequence_length", c.TotalSequenceLength) })
+        {
+            if (input is null) continue;
+            w.WriteStartObject();
+            w.WriteString("name", input.Name);
+            w.WriteString("kind", kind);
+            w.WriteString("type", ModelSignature.ElementTypeName(input.Type));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("state");
+        foreach (var s in c.States)
+        {
+            w.WriteStartObject();
+            w.WriteString("input", s.Input);
+            w.WriteString("output", s.Output);
+            w.WriteString("type", ModelSignature.ElementTypeName(s.Type));
+            w.WriteString("kind", s.Kind switch
+            {
+                Decoding.DecoderStateKind.Key => "key",
+                Decoding.DecoderStateKind.Value => "value",
+                Decoding.DecoderStateKind.PackedKv => "packed_kv",
+                _ => "state",
+            });
+            w.WriteNumber("layer", s.Layer);
+            w.WriteStartArray("initial_shape");
+            foreach (var dim in s.InitialShape) w.WriteNumberValue(dim);
+            w.WriteEndArray();
+            if (s.SequenceAxis is { } axis) w.WriteNumber("sequence_axis", axis);
+            else w.WriteNull("sequence_axis");
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void Port(Utf8JsonWriter w, string name, Decoding.DecoderInput? input)
+    {
+        if (input is null)
+        {
+            w.WriteNull(name);
+            return;
+        }
+        w.WriteStartObject(name);
+        w.WriteString("name", input.Name);
+        w.WriteString("type", ModelSignature.ElementTypeName(input.Type));
+        w.WriteEndObject();
     }
 
     private static void WriteSpec(Utf8JsonWriter w, QuantizationSpec s)

@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace ModelCompiler.Runtime;
+namespace ModelCompiler.Decoding;
 
 /// <summary>What a recurrent input carries: one layer's keys or values, both packed [2, B, H, S, D], or another state (e.g. a convolution's window).</summary>
 public enum DecoderStateKind { Key, Value, PackedKv, State }

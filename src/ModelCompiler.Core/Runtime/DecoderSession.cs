@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using ModelCompiler.Decoding;
 
 namespace ModelCompiler.Runtime;
 
@@ -55,7 +56,7 @@ public sealed class DecoderSession : IDisposable
             throw new ModelCompilerException("MC3001", $"ONNX Runtime could not load the model: {e.Message}", Path.GetFullPath(modelPath), inner: e);
         }
 
-        Contract = DecoderContract.Of(_session, modelPath);
+        Contract = Decoding.DecoderContract.Of(_session, modelPath);
         HasAttentionMask = Contract.AttentionMask is not null;
         HasPositionIds = Contract.PositionIds is not null;
         Layers = Contract.Layers;
@@ -77,7 +78,7 @@ public sealed class DecoderSession : IDisposable
     }
 
     /// <summary>The decoder interface read from the graph.</summary>
-    public DecoderContract Contract { get; }
+    public Decoding.DecoderContract Contract { get; }
 
     /// <summary>ORT error codes at session creation that are the machine's or the runtime's fault, not the model's.</summary>
     private static readonly string[] RuntimeSideErrors = ["EPFail", "EngineError", "RuntimeException"];
@@ -128,7 +129,7 @@ public sealed class DecoderSession : IDisposable
         {
             OrtValue Own(OrtValue v) { owned.Add(v); return v; }
 
-            OrtValue Index(DecoderInput input, long[] data, long[] shape) => Own(input.Type == TensorElementType.Int32
+            OrtValue Index(Decoding.DecoderInput input, long[] data, long[] shape) => Own(input.Type == TensorElementType.Int32
                 ? OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(data, v => checked((int)v)), shape)
                 : OrtValue.CreateTensorValueFromMemory(data, shape));
 

@@ -63,7 +63,8 @@ namespace ModelCompiler.Generator.Model
         EquatableArray<InputMember> Inputs,
         EquatableArray<OutputMember> Outputs,
         DecoderModel? Decoder,
-        EquatableArray<MetricConstant> Metrics)
+        EquatableArray<MetricConstant> Metrics,
+        string? TokenizerFile = null)
     {
         /// <summary>The type's full name without escapes, for messages and duplicate checks.</summary>
         public string FullTypeName => HintName.Substring(0, HintName.Length - ".g.cs".Length);

@@ -112,9 +112,21 @@ namespace ModelCompiler.Generator.Parsing
             }
 
             string? modelFile = null;
+            string? tokenizerFile = null;
             var model = RequireObject(manifest, "model", "model");
             if (model != null)
             {
+                // The tokenizer file modelc copied beside the model (optional): text in and out when it is there.
+                var tokenizer = model["tokenizer"];
+                if (tokenizer is JsonString t && t.Value.Trim().Length > 0 && t.Value.IndexOfAny(new[] { '/', '\\' }) < 0)
+                {
+                    tokenizerFile = t.Value;
+                }
+                else if (tokenizer != null && tokenizer.Kind != JsonKind.Null)
+                {
+                    Invalid(tokenizer, $"'model.tokenizer' must be a file name beside the model or null, not {Describe(tokenizer)}");
+                }
+
                 var file = RequireString(model, "file", "model.file");
                 if (file != null)
                 {
@@ -166,7 +178,8 @@ namespace ModelCompiler.Generator.Parsing
                 Inputs: NameInputs(inputs, className),
                 Outputs: NameOutputs(outputs, className),
                 Decoder: decoder,
-                Metrics: ReadMetrics(manifest));
+                Metrics: ReadMetrics(manifest),
+                TokenizerFile: tokenizerFile);
         }
 
         /// <summary>The manifest's quality figures, for apps that log or check them. Optional: absent or odd values are skipped.</summary>

@@ -1,5 +1,7 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using ModelCompiler.Runtime;
+using ModelCompiler.Decoding;
+using DecoderContract = ModelCompiler.Decoding.DecoderContract;
 
 namespace ModelCompiler.Tests.Runtime;
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace ModelCompiler.Tokenization;
@@ -31,8 +30,11 @@ namespace ModelCompiler.Tokenization;
 /// </remarks>
 public sealed class Llama2cTokenizer : ITokenizer
 {
+    /// <summary>Id of &lt;unk&gt;.</summary>
     public const int UnknownTokenId = 0;
+    /// <summary>Id of &lt;s&gt;, the beginning of a sequence.</summary>
     public const int BosTokenId = 1;
+    /// <summary>Id of &lt;/s&gt;, the end of a sequence.</summary>
     public const int EosTokenId = 2;
     /// <summary>Id of the byte token for byte 0; byte b has id b + 3.</summary>
     public const int FirstByteTokenId = 3;
@@ -91,11 +93,17 @@ public sealed class Llama2cTokenizer : ITokenizer
         SpaceId = _characterIds.TryGetValue(PackShort(" "u8), out int space) ? space : null;
     }
 
+    /// <inheritdoc />
     public string Format => "llama2.c";
+    /// <inheritdoc />
     public string SourcePath { get; }
+    /// <inheritdoc />
     public string Fingerprint { get; }
+    /// <inheritdoc />
     public int VocabularySize => _pieces.Length;
+    /// <inheritdoc />
     public int? BosId => BosTokenId;
+    /// <inheritdoc />
     public int? EosId => EosTokenId;
 
     /// <summary>The file's max_token_length header field.</summary>
@@ -110,6 +118,7 @@ public sealed class Llama2cTokenizer : ITokenizer
     /// <summary>The raw bytes of an entry as stored in the file.</summary>
     public ReadOnlySpan<byte> GetPieceBytes(int id) => _pieces[CheckId(id)];
 
+    /// <inheritdoc />
     public string GetPiece(int id) => Encoding.UTF8.GetString(_pieces[CheckId(id)]);
 
     /// <summary>
@@ -177,12 +186,13 @@ public sealed class Llama2cTokenizer : ITokenizer
         if (pieces.Count < MinimumVocabularySize)
             throw Corrupt($"{pieces.Count} entries; a llama2.c vocabulary has at least {MinimumVocabularySize} (<unk>, <s>, </s> and 256 byte tokens)" + what);
 
-        var fingerprint = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
+        var fingerprint = TokenizerFile.Fingerprint(data);
         return new Llama2cTokenizer(sourcePath, fingerprint, maxTokenLength, [.. pieces], [.. scores]);
 
         ModelCompilerException Corrupt(string message) => new(TokenizationErrors.TokenizerCorrupt, message, sourcePath);
     }
 
+    /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -273,6 +283,7 @@ public sealed class Llama2cTokenizer : ITokenizer
         }
     }
 
+    /// <inheritdoc />
     public string Decode(ReadOnlySpan<int> ids)
     {
         var buffer = new ArrayBufferWriter<byte>(Math.Max(16, ids.Length * 4));
@@ -281,6 +292,7 @@ public sealed class Llama2cTokenizer : ITokenizer
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
+    /// <inheritdoc />
     public ReadOnlySpan<byte> DecodeTokenBytes(int previous, int id)
     {
         CheckId(id);

@@ -33,3 +33,19 @@ public static class TokenizationErrors
     /// <summary>The tokenizer has no BOS token, which the perplexity convention needs.</summary>
     public const string TokenizerWithoutBos = "MC1034";
 }
+
+/// <summary>Reading a tokenizer file: its bytes and their fingerprint, MC1020 when it cannot be read.</summary>
+internal static class TokenizerFile
+{
+    public static (string FullPath, byte[] Bytes, string Fingerprint) Read(string path)
+    {
+        var full = Path.GetFullPath(path);
+        byte[] raw;
+        try { raw = File.ReadAllBytes(full); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, $"cannot read the tokenizer: {e.Message}", full); }
+        return (full, raw, Fingerprint(raw));
+    }
+
+    public static string Fingerprint(ReadOnlySpan<byte> bytes) => "sha256:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant();
+}

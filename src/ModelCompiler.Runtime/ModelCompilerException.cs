@@ -7,6 +7,7 @@ namespace ModelCompiler;
 /// </summary>
 public class ModelCompilerException : Exception
 {
+    /// <summary>An error with its code, message and, where known, the file, line and column it is about.</summary>
     public ModelCompilerException(string code, string message, string? file = null, int line = 0, int column = 0, Exception? inner = null)
         : base(message, inner)
     {
@@ -16,9 +17,13 @@ public class ModelCompilerException : Exception
         Column = column;
     }
 
+    /// <summary>The stable code, e.g. <c>MC1020</c>.</summary>
     public string Code { get; }
+    /// <summary>The file the error is about, or null.</summary>
     public string? File { get; }
+    /// <summary>1-based line in <see cref="File"/>, or 0.</summary>
     public int Line { get; }
+    /// <summary>1-based column in <see cref="File"/>, or 0.</summary>
     public int Column { get; }
 
     /// <summary>The canonical one-line form, e.g. <c>spec.yaml(12,5): error MC1101: unknown key 'polcy'</c>.</summary>

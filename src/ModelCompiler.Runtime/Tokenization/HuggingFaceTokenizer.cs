@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -40,22 +39,23 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         for (int i = 0; i < pieces.Length; i++) _bytes[i] = PieceBytes(i);
     }
 
+    /// <inheritdoc />
     public string Format => _byteLevel ? "tokenizer.json (byte-level BPE)" : "tokenizer.json (SentencePiece BPE)";
+    /// <inheritdoc />
     public string SourcePath { get; }
+    /// <inheritdoc />
     public string Fingerprint { get; }
+    /// <inheritdoc />
     public int VocabularySize => _pieces.Length;
+    /// <inheritdoc />
     public int? BosId { get; }
+    /// <inheritdoc />
     public int? EosId { get; }
 
     /// <summary>Reads <paramref name="path"/>; MC1021 for malformed JSON, MC1023 for pipelines this class does not implement.</summary>
     public static HuggingFaceTokenizer Load(string path)
     {
-        var full = Path.GetFullPath(path);
-        byte[] raw;
-        try { raw = File.ReadAllBytes(full); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, $"cannot read the tokenizer: {e.Message}", full); }
-        var fingerprint = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(raw));
+        var (full, raw, fingerprint) = TokenizerFile.Read(path);
         try
         {
             using var doc = JsonDocument.Parse(raw);
@@ -175,6 +175,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         return byteLevel ? (Find("<|endoftext|>"), Find("<|endoftext|>")) : (Find("<s>"), Find("</s>"));
     }
 
+    /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -222,6 +223,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         }
     }
 
+    /// <inheritdoc />
     public string Decode(ReadOnlySpan<int> ids)
     {
         var buffer = new List<byte>();
@@ -230,6 +232,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
+    /// <inheritdoc />
     public ReadOnlySpan<byte> DecodeTokenBytes(int previous, int id)
     {
         if ((uint)id >= (uint)_bytes.Length) throw new ArgumentOutOfRangeException(nameof(id), id, "token id outside the vocabulary.");
@@ -239,6 +242,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         return bytes;
     }
 
+    /// <inheritdoc />
     public string GetPiece(int id) => (uint)id < (uint)_pieces.Length ? _pieces[id] : throw new ArgumentOutOfRangeException(nameof(id));
 
     private byte[] PieceBytes(int id)

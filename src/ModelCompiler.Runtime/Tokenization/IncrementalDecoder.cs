@@ -14,10 +14,21 @@ public sealed class IncrementalDecoder
     private int _previous = -1;
     private char[] _chars = new char[16];
 
+    /// <summary>A decoder at the start of a sequence of <paramref name="tokenizer"/>'s ids.</summary>
     public IncrementalDecoder(ITokenizer tokenizer)
+        : this(tokenizer, -1)
+    {
+    }
+
+    /// <summary>
+    /// A decoder that continues after <paramref name="previous"/> (the last token of a prompt, say), so the first token
+    /// appended is decoded as it reads after it: a SentencePiece word start keeps its space. Negative: the start of a sequence.
+    /// </summary>
+    public IncrementalDecoder(ITokenizer tokenizer, int previous)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         _tokenizer = tokenizer;
+        _previous = previous < 0 ? -1 : previous;
     }
 
     /// <summary>Adds one token and returns the text it completes (possibly empty).</summary>
