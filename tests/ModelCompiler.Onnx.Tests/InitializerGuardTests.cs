@@ -184,4 +184,20 @@ public sealed class InitializerGuardTests : IDisposable
         Assert.Equal("MC1002", e.Code);
         Assert.Contains("metadata key 'k'", e.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("input")]
+    [InlineData("output")]
+    public void DuplicateGraphInputOrOutputName_IsMC1002_NamingIt(string side)
+    {
+        // Found by the ONNX fuzzer: a second graph output named 'logits' crashed the decoder contract's lookup.
+        var model = TestModels.Mlp();
+        var list = side == "input" ? model.Graph.Input : model.Graph.Output;
+        list.Add(list[0].Clone());
+        var path = _dir.File("dup-" + side + ".onnx");
+        TestModels.WriteRaw(model, path);
+        var e = Assert.Throws<ModelCompilerException>(() => OnnxModelIO.Load(path));
+        Assert.Equal("MC1002", e.Code);
+        Assert.Contains($"graph {side} name '{list[0].Name}' appears more than once", e.Message, StringComparison.Ordinal);
+    }
 }
