@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using Google.Protobuf;
 using ModelCompiler.Onnx.Proto;
 
@@ -44,7 +46,12 @@ public static class OnnxModelIO
     /// </summary>
     /// <param name="path">The .onnx file.</param>
     /// <param name="externalFilesRead">When given, receives the full path of every external data file read.</param>
-    public static ModelProto Load(string path, ICollection<string>? externalFilesRead = null)
+    /// <param name="lazyExternalData">
+    /// Keep external tensor data on disk: each such tensor's <c>raw_data</c> is read from its file every time its bytes
+    /// are asked for (<see cref="ExternalTensorBytes"/>), so the model in memory holds no weights. Its lengths are known
+    /// without reading. Do not overwrite the data files while the model is in use.
+    /// </param>
+    public static ModelProto Load(string path, ICollection<string>? externalFilesRead = null, bool lazyExternalData = false)
     {
         var fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
@@ -74,7 +81,7 @@ public static class OnnxModelIO
             foreach (var tensor in AllTensors(model.Graph))
             {
                 if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
-                    LoadExternal(tensor, modelDir, fullPath, handles);
+                    LoadExternal(tensor, modelDir, fullPath, handles, lazyExternalData);
             }
         }
         finally
@@ -137,6 +144,30 @@ public static class OnnxModelIO
         return dataPath;
     }
 
+    /// <summary>
+    /// A copy of <paramref name="model"/> in which every tensor loaded lazily (<see cref="Load"/> with
+    /// <c>lazyExternalData</c>) refers again to its place in the original external data file, so that ONNX Runtime
+    /// can read it there: serialize the copy and give ORT the model's folder
+    /// (<c>session.model_external_initializers_file_folder_path</c>). Null when no tensor is lazy.
+    /// </summary>
+    public static ModelProto? WithExternalReferences(ModelProto model)
+    {
+        var copy = model.Clone();
+        var any = false;
+        foreach (var tensor in AllTensors(copy.Graph))
+        {
+            if (ExternalTensorBytes.Of(tensor) is not { } source) continue;
+            any = true;
+            tensor.RawData = ByteString.Empty;
+            tensor.DataLocation = TensorProto.Types.DataLocation.External;
+            tensor.ExternalData.Clear();
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = source.Location });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = source.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = source.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
+        return any ? copy : null;
+    }
+
     /// <summary>Every tensor that carries data: initializers and Constant/attribute tensors, subgraphs included.</summary>
     public static IEnumerable<TensorProto> AllTensors(GraphProto graph)
     {
@@ -155,7 +186,7 @@ public static class OnnxModelIO
         }
     }
 
-    private static void LoadExternal(TensorProto tensor, string modelDir, string modelPath, Dictionary<string, FileStream> handles)
+    private static void LoadExternal(TensorProto tensor, string modelDir, string modelPath, Dictionary<string, FileStream> handles, bool lazy)
     {
         string? location = null;
         long offset = 0, length = -1;
@@ -189,10 +220,17 @@ public static class OnnxModelIO
             throw new ModelCompilerException("MC1003",
                 $"external data file '{location}' is too short for tensor '{tensor.Name}': needs bytes {offset}..{offset + length}, file has {stream.Length}.", modelPath);
 
-        var buffer = new byte[length];
-        stream.Position = offset;
-        stream.ReadExactly(buffer);
-        tensor.RawData = UnsafeByteOperations.UnsafeWrap(buffer);
+        if (lazy)
+        {
+            tensor.RawData = UnsafeByteOperations.UnsafeWrap(new ExternalTensorBytes(dataPath, location, offset, (int)length).Memory);
+        }
+        else
+        {
+            var buffer = new byte[length];
+            stream.Position = offset;
+            stream.ReadExactly(buffer);
+            tensor.RawData = UnsafeByteOperations.UnsafeWrap(buffer);
+        }
         tensor.DataLocation = TensorProto.Types.DataLocation.Default;
         tensor.ExternalData.Clear();
     }
@@ -230,4 +268,70 @@ public static class OnnxModelIO
         foreach (var d in tensor.Dims) count *= d;
         return count * size;
     }
+}
+
+/// <summary>
+/// The bytes of one externally stored tensor, read from the file each time they are asked for (<see cref="GetSpan"/>)
+/// and never kept: a model whose tensors are wrapped this way holds no weights in memory, and a pass over its
+/// tensors (statistics, transform, save) holds one tensor at a time. Reads go through the page cache.
+/// </summary>
+public sealed class ExternalTensorBytes : MemoryManager<byte>
+{
+    internal ExternalTensorBytes(string path, string location, long offset, int length)
+    {
+        Path = path;
+        Location = location;
+        Offset = offset;
+        Length = length;
+    }
+
+    /// <summary>The data file (real path).</summary>
+    public string Path { get; }
+    /// <summary>The tensor's <c>location</c> as the model wrote it (relative to the model's folder).</summary>
+    public string Location { get; }
+    public long Offset { get; }
+    public int Length { get; }
+
+    /// <summary>The lazy source of <paramref name="tensor"/>'s bytes, or null when they are in memory.</summary>
+    public static ExternalTensorBytes? Of(TensorProto tensor) =>
+        MemoryMarshal.TryGetMemoryManager<byte, ExternalTensorBytes>(tensor.RawData.Memory, out var source) ? source : null;
+
+    /// <summary>A fresh copy of the bytes, read from the file.</summary>
+    public override Span<byte> GetSpan() => Read();
+
+    /// <summary>Bytes handed out since the last collection. The copies die young but are large-object-heap arrays,
+    /// which the GC collects only in full collections: without a nudge a pass over a model's weights keeps most of them.</summary>
+    private static long _readSinceCollect;
+    private const long CollectEveryBytes = 256L << 20;
+
+    private byte[] Read()
+    {
+        if (Interlocked.Add(ref _readSinceCollect, Length) > CollectEveryBytes)
+        {
+            Interlocked.Exchange(ref _readSinceCollect, 0);
+            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
+        var buffer = GC.AllocateUninitializedArray<byte>(Length);
+        using var handle = File.OpenHandle(Path);
+        var done = 0;
+        while (done < Length)
+        {
+            var n = RandomAccess.Read(handle, buffer.AsSpan(done), Offset + done);
+            if (n <= 0)
+                throw new ModelCompilerException("MC1003", $"external data file '{Location}' became shorter while the model was in use (needs bytes {Offset}..{Offset + Length}).", Path);
+            done += n;
+        }
+        return buffer;
+    }
+
+    public override unsafe MemoryHandle Pin(int elementIndex = 0)
+    {
+        var pinned = GCHandle.Alloc(Read(), GCHandleType.Pinned);
+        return new MemoryHandle((byte*)pinned.AddrOfPinnedObject() + elementIndex, pinned);
+    }
+
+    public override void Unpin() { }
+
+    protected override void Dispose(bool disposing) { }
 }

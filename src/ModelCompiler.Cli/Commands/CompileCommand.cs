@@ -91,7 +91,9 @@ internal static class CompileCommand
             ["wall_seconds"] = Math.Round(r.Timings.Sum(t => t.Seconds), 3),
             // Time inside ONNX Runtime forward passes (sampling, calibration, probes, validation): the rest is modelc's own work.
             ["forward_seconds"] = Math.Round(ForwardTime.Total.TotalSeconds, 3),
-            ["peak_rss_bytes"] = new Benchmarking.PeakRss().Peak(),
+            // The compile resets the high-water mark after each stage: its peak is the highest stage peak.
+            ["peak_rss_bytes"] = Math.Max(r.PeakRssBytes ?? 0, new Benchmarking.PeakRss().Peak()),
+            ["peak_rss_bytes_by_stage"] = r.StagePeakRss.GroupBy(p => p.Stage).ToDictionary(g => g.Key, g => (object?)g.Max(p => p.Bytes)),
             ["threads"] = ComputeThreads.Count,
         };
         return JsonSerializer.Serialize(summary);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using ModelCompiler.Evaluation;
@@ -27,7 +28,7 @@ public sealed class CalibrationResult
 public static class Calibrator
 {
     public static CalibrationResult Run(ModelProto fp32, IReadOnlyList<QuantizableLayer> layers, TokenStream tokens, int context,
-        string workDir, IProgress<EvaluationProgress>? progress = null)
+        string workDir, IProgress<EvaluationProgress>? progress = null, string? externalDataFolder = null)
     {
         var activations = layers.Select(l => l.ActivationInput).Distinct(StringComparer.Ordinal).ToList();
         var channels = layers.GroupBy(l => l.ActivationInput).ToDictionary(g => g.Key, g => (int)g.First().InFeatures, StringComparer.Ordinal);
@@ -45,12 +46,16 @@ public static class Calibrator
             });
         }
         var tapPath = Path.Combine(workDir, "calibration.onnx");
-        OnnxModelIO.Save(tapped, tapPath);
+        // A model loaded with lazy external data: ORT reads the weights from the original files, nothing is copied.
+        var referenced = OnnxModelIO.WithExternalReferences(tapped);
+        if (referenced is null) OnnxModelIO.Save(tapped, tapPath);
 
         var stats = activations.ToDictionary(a => a, a => new ActivationStats(channels[a]), StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         using var options = Deterministic.SessionOptions();
-        using var session = new DecoderSession(tapPath, options, activations);
+        using var session = referenced is null
+            ? new DecoderSession(tapPath, options, activations)
+            : new DecoderSession(referenced.ToByteArray(), tapPath, externalDataFolder ?? throw new ArgumentNullException(nameof(externalDataFolder)), options, activations);
         var windows = tokens.Windows(context).ToList();
         var total = tokens.PredictedTokens(context);
         var done = 0;

@@ -65,8 +65,12 @@ public sealed class CompileState : IDisposable
     public IReadOnlyList<LayerCandidate> Candidates { get; internal set; } = [];
     public IReadOnlyList<LayerDecision> Decisions { get; internal set; } = [];
     public SensitivityProbe? Probe { get; internal set; }
+    /// <summary>The fp32 model's evaluation logits per provider (files in the staging folder), computed once per compile.</summary>
+    internal Dictionary<string, Fp32Reference> Fp32References { get; } = new(StringComparer.Ordinal);
 
     internal List<(string Stage, double Seconds)> Timings { get; } = [];
+    /// <summary>Each stage's own peak resident size (the high-water mark is reset after each stage where the OS allows).</summary>
+    internal List<(string Stage, long Bytes)> StagePeakRss { get; } = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private ITokenizer? _tokenizer;
     private int _attempts;
@@ -75,6 +79,9 @@ public sealed class CompileState : IDisposable
     internal void Lap(string stage, double earlierSeconds = 0)
     {
         Timings.Add((stage, earlierSeconds + _clock.Elapsed.TotalSeconds));
+        StagePeakRss.Add((stage, new Benchmarking.PeakRss().Peak()));
+        ProcessMemory.Release(); // the next stage starts without this one's garbage and freed session memory
+        Benchmarking.PeakRss.Reset();
         _clock.Restart();
     }
 
@@ -136,7 +143,8 @@ public static class CompileStages
 
         reporter.Stage("load", modelPath);
         var externalData = new List<string>();
-        var fp32 = OnnxModelIO.Load(modelPath, externalData);
+        // External data stays on disk: the compile reads weights tensor by tensor and ORT reads them from the files.
+        var fp32 = OnnxModelIO.Load(modelPath, externalData, lazyExternalData: true);
         var layers = LayerDiscovery.Find(new OnnxGraph(fp32.Graph));
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
@@ -179,6 +187,7 @@ public static class CompileStages
     {
         s.Reporter.Stage("tokens", "calibration and evaluation data");
         s.CalibrationTokens = Tokens(s.Spec.Calibration, "calibration", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
+        ProcessMemory.Release(); // the calibration sampler's session before the evaluation sampler's
         s.EvaluationTokens = Tokens(s.Spec.Evaluation, "evaluation", s.Tokenizer, s.Inputs, s.DepFiles, s.ModelPath, s.Staging, s.Spec, s.Reporter);
         s.Lap("tokens");
     }
@@ -186,7 +195,8 @@ public static class CompileStages
     public static void Calibrate(CompileState s)
     {
         s.Reporter.Stage("calibrate", $"{s.Layers.Count} layers, {s.CalibrationTokens.Count} tokens");
-        s.Calibration = Calibrator.Run(s.Fp32, s.Layers, s.CalibrationTokens, s.Spec.Calibration.Context.Value, s.Staging, s.Reporter.Progress("calibrate"));
+        s.Calibration = Calibrator.Run(s.Fp32, s.Layers, s.CalibrationTokens, s.Spec.Calibration.Context.Value, s.Staging, s.Reporter.Progress("calibrate"),
+            Path.GetDirectoryName(s.ModelPath));
         // Ranges once per activation: the entropy search is not free, and probes and the closed loop transform again.
         var estimator = RangeEstimators.Create(s.Spec.CalibrationMethod.Method.Value, s.Spec.CalibrationMethod.Percentile.Value);
         s.ActivationRanges = s.Calibration.ByActivation.ToDictionary(kv => kv.Key, kv => estimator.Estimate(kv.Value), StringComparer.Ordinal);
@@ -241,13 +251,17 @@ public static class CompileStages
         var folder = s.NextAttemptFolder();
         var stagedModel = Path.Combine(folder, Path.GetFileName(s.OutputPath));
         var stagedData = OnnxModelIO.Save(quantized, stagedModel);
+        var signature = ModelSignature.Of(quantized, Path.GetDirectoryName(s.ModelPath), s.ModelPath);
+        var quantizedWeightBytes = WeightBytes(quantized);
+        // The INT8 weights are on disk now: keep the model as saved, its tensors read back from there when asked for.
+        if (stagedData is not null) quantized = OnnxModelIO.Load(stagedModel, lazyExternalData: true);
         s.Lap("transform");
 
         s.Reporter.Stage("validate", string.Join(", ", s.Spec.Validation.Providers.Select(p => QuantizationCompiler.ProviderName(p.Value))) + (label == "compile" ? "" : $" ({label})"));
         var providers = QuantizationValidator.Validate(s.ModelPath, stagedModel, s.EvaluationTokens, s.Spec.Evaluation.Context.Value,
             s.Spec.Validation.Providers.Select(p => QuantizationCompiler.ProviderName(p.Value)).ToList(),
             s.Spec.Validation.Require.Select(p => QuantizationCompiler.ProviderName(p.Value)).ToList(),
-            p => s.Reporter.Progress("validate " + p));
+            s.Staging, s.Fp32References, p => s.Reporter.Progress("validate " + p));
         if (!providers.Any(p => p.Status == ProviderStatus.Ok))
             throw new ModelCompilerException("MC3004", "no execution provider could validate the quantized model: "
                 + string.Join("; ", providers.Select(p => $"{p.Provider}: {p.Reason}")), s.Spec.SpecPath, s.Spec.Validation.Location.Line, s.Spec.Validation.Location.Column);
@@ -258,7 +272,7 @@ public static class CompileStages
             Spec = s.Spec,
             Options = s.Options,
             Inputs = s.Inputs,
-            Signature = ModelSignature.Of(quantized, Path.GetDirectoryName(s.ModelPath), s.ModelPath),
+            Signature = signature,
             Decisions = decisions,
             Statistics = s.Candidates.ToDictionary(c => c.Name, c => c.Activation, StringComparer.Ordinal),
             Candidates = s.Candidates,
@@ -270,10 +284,11 @@ public static class CompileStages
             ExternalDataFile = stagedData is null ? null : Path.GetFileName(stagedData),
             TokenizerFile = s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix,
             Fp32WeightBytes = WeightBytes(s.Fp32),
-            QuantizedWeightBytes = WeightBytes(quantized),
+            QuantizedWeightBytes = quantizedWeightBytes,
             EvaluationTokens = s.EvaluationTokens.PredictedTokens(s.Spec.Evaluation.Context.Value),
             Int8FusedOnCpu = null,
             Timings = s.Timings,
+            StagePeakRss = s.StagePeakRss,
         };
         result = result with { Gates = GateChecker.Check(s.Spec, result) };
         return new CompileAttempt(folder, stagedModel, stagedData, quantized, result);
@@ -321,7 +336,7 @@ public static class CompileStages
         set.SetRecord(StageText(attempt.Folder, "manifest.json", ManifestWriter.Write(result)), s.Options.ResolvedManifestPath);
         set.Commit();
         s.Lap("write");
-        return result with { Timings = s.Timings.ToList() };
+        return result with { Timings = s.Timings.ToList(), StagePeakRss = s.StagePeakRss.ToList() };
     }
 
     private static string StageText(string folder, string name, string text)

@@ -45,6 +45,10 @@ public sealed record CompileResult
     public IReadOnlyList<FallbackStep> FallbackSteps { get; init; } = [];
     /// <summary>Seconds per stage. Not written to the manifest (timings differ run to run).</summary>
     public required IReadOnlyList<(string Stage, double Seconds)> Timings { get; init; }
+    /// <summary>Peak resident bytes of each stage, in stage order (a stage that ran twice appears twice). Not in the manifest.</summary>
+    public IReadOnlyList<(string Stage, long Bytes)> StagePeakRss { get; init; } = [];
+    /// <summary>The compile's peak resident bytes: the highest stage peak (or null where none was measured).</summary>
+    public long? PeakRssBytes => StagePeakRss.Count > 0 ? StagePeakRss.Max(p => p.Bytes) : null;
 
     public bool Passed => Gates.All(g => g.Passed);
     public double Int8ParameterFraction

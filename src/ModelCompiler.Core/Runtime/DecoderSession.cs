@@ -15,11 +15,30 @@ public sealed class DecoderSession : IDisposable
     private readonly string[] _outputNames;
 
     public DecoderSession(string modelPath, SessionOptions? options = null, IReadOnlyList<string>? extraOutputs = null)
+        : this(modelPath, () => options is null ? new InferenceSession(modelPath) : new InferenceSession(modelPath, options), extraOutputs)
+    {
+    }
+
+    /// <summary>
+    /// A session on a serialized model whose external data lies in <paramref name="externalDataFolder"/> (the model's
+    /// tensors refer to files there: ORT reads the weights from disk, not from the bytes given).
+    /// <paramref name="modelPath"/> names the model in errors.
+    /// </summary>
+    public DecoderSession(byte[] model, string modelPath, string externalDataFolder, SessionOptions options, IReadOnlyList<string>? extraOutputs = null)
+        : this(modelPath, () =>
+        {
+            options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", externalDataFolder);
+            return new InferenceSession(model, options);
+        }, extraOutputs)
+    {
+    }
+
+    private DecoderSession(string modelPath, Func<InferenceSession> open, IReadOnlyList<string>? extraOutputs)
     {
         ModelPath = modelPath;
         try
         {
-            _session = options is null ? new InferenceSession(modelPath) : new InferenceSession(modelPath, options);
+            _session = open();
         }
         catch (OnnxRuntimeException e) when (e.Message.Contains("Protobuf parsing failed", StringComparison.OrdinalIgnoreCase)
                                               || e.Message.Contains("InvalidProtobuf", StringComparison.OrdinalIgnoreCase))

@@ -132,6 +132,31 @@ public static class ExecutionProviders
     }
 
     /// <summary>
+    /// Environment variable with ORT session settings to measure (docs/performance.md), <c>key=value</c> pairs
+    /// separated by <c>;</c>: <c>session.*</c> keys are session config entries (e.g. <c>session.disable_prepacking=1</c>),
+    /// <c>cpu_mem_arena=0</c> and <c>mem_pattern=0</c> turn off the CPU arena and memory patterns. None of them changes results.
+    /// </summary>
+    public const string TuningVariable = "MODELC_ORT_TUNING";
+
+    internal static void ApplyTuning(SessionOptions options, string? tuning)
+    {
+        if (string.IsNullOrWhiteSpace(tuning)) return;
+        foreach (var pair in tuning.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = pair.IndexOf('=');
+            var (key, value) = eq > 0 ? (pair[..eq].Trim(), pair[(eq + 1)..].Trim()) : (pair, "1");
+            switch (key)
+            {
+                case "cpu_mem_arena": options.EnableCpuMemArena = value != "0"; break;
+                case "mem_pattern": options.EnableMemoryPattern = value != "0"; break;
+                case var k when k.StartsWith("session.", StringComparison.Ordinal): options.AddSessionConfigEntry(k, value); break;
+                default:
+                    throw new ModelCompilerException("MC3090", $"{TuningVariable}: unknown setting '{key}' (use session.* config keys, cpu_mem_arena or mem_pattern).");
+            }
+        }
+    }
+
+    /// <summary>
     /// Session options for <paramref name="provider"/>, or null with a reason when this ONNX Runtime build
     /// cannot provide it (the CPU package has no CUDA entry point at all).
     /// </summary>
@@ -140,6 +165,7 @@ public static class ExecutionProviders
         unavailableReason = null;
         // ORT's own log lines would duplicate our diagnostics on stderr; failures surface as exceptions anyway.
         var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
+        ApplyTuning(options, Environment.GetEnvironmentVariable(TuningVariable));
         if (provider == Cpu) return options;
         if (provider != Cuda)
         {

@@ -248,6 +248,28 @@ public sealed class QuantizationCompilerBehaviourTests(CompileFixture f) : IClas
     }
 
     [Fact]
+    public void ModelWithExternalData_ReadLazily_CompilesToTheSameModelAndReport_AsTheInlineModel()
+    {
+        // The external-data path keeps weights on disk: calibration's tap model refers to the original side file and
+        // validation compares against fp32 logits stored on disk. Every figure must equal the inline model's.
+        var dir = Path.Combine(f.Dir, "external-same");
+        var model = Path.Combine(dir, "stories260K.onnx"); // the report names the model
+        ModelCompiler.Import.Llama2cImporter.Import(ModelCompiler.Tests.TestPaths.Checkpoint, ModelCompiler.Tests.TestPaths.Tokenizer, model, new SaveOptions { ExternalData = ExternalDataMode.Always });
+        var spec = f.Spec("external-same", CompileFixture.Yaml("  kind: all-int8", calibTokens: 512, evalTokens: 512));
+        var fromExternal = Path.Combine(dir, "a", "q.onnx");
+        var fromInline = Path.Combine(dir, "b", "q.onnx");
+        var a = QuantizationCompiler.Compile(new CompileOptions(model, spec, fromExternal), new CompileFixture.SilentReporter());
+        var b = QuantizationCompiler.Compile(new CompileOptions(f.ModelPath, spec, fromInline), new CompileFixture.SilentReporter());
+
+        Assert.Equal(File.ReadAllBytes(fromInline), File.ReadAllBytes(fromExternal));
+        Assert.Equal(File.ReadAllText(Path.ChangeExtension(fromInline, ".report.md")), File.ReadAllText(Path.ChangeExtension(fromExternal, ".report.md")));
+        Assert.Equal(b.Providers[0].MeanKlDivergence, a.Providers[0].MeanKlDivergence);
+        Assert.Equal(b.Providers[0].QuantizedPerplexity, a.Providers[0].QuantizedPerplexity);
+        Assert.NotEmpty(a.StagePeakRss);
+        Assert.Equal(a.Timings.Select(t => t.Stage), a.StagePeakRss.Select(p => p.Stage));
+    }
+
+    [Fact]
     public void CudaTarget_WithoutCudaRuntime_ValidatesOnCpu_AndWarnsAboutCuda()
     {
         var yaml = CompileFixture.Yaml("  kind: all-int8\n  exclude: [\"*.down_proj\"]", calibTokens: 512, evalTokens: 512)
