@@ -35,6 +35,9 @@ internal static class EvalCommand
 
             using var options = ExecutionProviders.Create(providerName, modelPath);
             using var session = new DecoderSession(modelPath, options);
+            // genai_config.json / config.json beside the model: MC1048 when it contradicts the graph; its context limits
+            // the windows. The text's BOS stays the tokenizer's, as in compile's perplexities.
+            session.LimitPositions(Compilation.DecoderConfig.Beside(session).ContextLength);
             if (ctx > session.MaxPositions)
                 throw new ModelCompilerException("MC1006", $"--context {ctx} exceeds the model's maximum sequence length {session.MaxPositions}.", modelPath);
             var tok = ModelTokenizer.Load(session, parse.GetValue(tokenizer));

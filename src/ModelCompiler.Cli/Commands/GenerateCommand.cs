@@ -40,8 +40,16 @@ internal static class GenerateCommand
 
             using var options = ExecutionProviders.Create(parse.GetValue(provider)!, modelPath);
             using var session = new DecoderSession(modelPath, options);
+            // BOS, EOS and the context as compile reads them: the model's metadata, else genai_config.json / config.json
+            // beside it (MC1048 when it contradicts the graph), else the tokenizer.
+            var config = Compilation.DecoderConfig.Beside(session);
+            session.LimitPositions(config.ContextLength);
             var tok = ModelTokenizer.Load(session, parse.GetValue(tokenizer));
-            var bos = tok.BosId ?? throw new ModelCompilerException("MC1025", "the tokenizer has no BOS token to start from.", tok.SourcePath);
+            var meta = session.Session.ModelMetadata.CustomMetadataMap;
+            int? Meta(string key) => meta.TryGetValue(key, out var v) && int.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : null;
+            var bos = Meta(Import.Llama2cImporter.MetadataKeys.BosTokenId) ?? config.BosTokenId ?? tok.BosId
+                ?? throw new ModelCompilerException("MC1025", "the tokenizer has no BOS token to start from.", tok.SourcePath);
+            var eos = Meta(Import.Llama2cImporter.MetadataKeys.EosTokenId) ?? (config.EosTokenIds.Count > 0 ? config.EosTokenIds[0] : tok.EosId);
 
             var promptIds = new List<int> { bos };
             var promptText = parse.GetValue(prompt);
@@ -51,7 +59,7 @@ internal static class GenerateCommand
             var atLimit = promptIds.Count + n > session.MaxPositions;
             if (parse.GetValue(json))
             {
-                var ids = TextGenerator.Generate(session, promptIds, n, sampling, tok.EosId).ToList();
+                var ids = TextGenerator.Generate(session, promptIds, n, sampling, eos).ToList();
                 var text = new MemoryStream();
                 var writer = new IncrementalDecoderWriter(tok, promptIds.Count > 1 ? promptIds[^1] : NoStrip, text);
                 foreach (var id in ids) writer.Write(id);
@@ -74,7 +82,7 @@ internal static class GenerateCommand
                 // Print the model's text as is: the leading space of the first word after BOS is kept (llama2.c's
                 // run.c strips it), so the output is exactly the decoded token pieces.
                 var decoder = new IncrementalDecoderWriter(tok, promptIds.Count > 1 ? promptIds[^1] : NoStrip, stdout);
-                foreach (var id in TextGenerator.Generate(session, promptIds, n, sampling, tok.EosId))
+                foreach (var id in TextGenerator.Generate(session, promptIds, n, sampling, eos))
                     decoder.Write(id);
                 stdout.Write("\n"u8);
             }

@@ -33,6 +33,21 @@ public sealed record DecoderConfig(string? Source, int? BosTokenId, IReadOnlyLis
             fromGenai.Layers ?? fromHf.Layers);
     }
 
+    /// <summary>
+    /// The config files beside the model <paramref name="session"/> runs, checked against its graph (MC1048), as compile
+    /// reads them: <c>modelc eval</c> and <c>modelc generate</c> take BOS/EOS and the context length from here when the
+    /// model's own metadata does not say.
+    /// </summary>
+    public static DecoderConfig Beside(Runtime.DecoderSession session)
+    {
+        var modelPath = Path.GetFullPath(session.ModelPath);
+        var config = Read(Path.GetDirectoryName(modelPath)!);
+        var manifest = Path.ChangeExtension(modelPath, ".manifest.json");
+        if (config.Source is null && File.Exists(manifest)) config = FromManifest(manifest); // a compiled model: what compile read
+        if (session.Contract.FirstKv is not null) config.Check(session.Contract, session.KvHeads, session.HeadDim, session.ModelPath);
+        return config;
+    }
+
     /// <summary>MC1048 when a figure of the config disagrees with the graph's contract.</summary>
     public void Check(DecoderContract contract, long kvHeads, long headDim, string? modelPath)
     {
@@ -62,6 +77,17 @@ public sealed record DecoderConfig(string? Source, int? BosTokenId, IReadOnlyLis
         var decoder = model.TryGetProperty("decoder", out var d) && d.ValueKind == JsonValueKind.Object ? d : default;
         return new DecoderConfig(path, Int(model, "bos_token_id", path), Ids(model, "eos_token_id", path), Int(model, "context_length", path),
             Int(model, "vocab_size", path), Int(decoder, "num_key_value_heads", path), Int(decoder, "head_size", path), Int(decoder, "num_hidden_layers", path));
+    }
+
+    /// <summary>The BOS/EOS ids and context of a compile's manifest (its <c>decoder</c> object), which compile took from the config.</summary>
+    private static DecoderConfig FromManifest(string path)
+    {
+        using var doc = Parse(path);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("decoder", out var d) || d.ValueKind != JsonValueKind.Object)
+            return None;
+        var eos = Ids(d, "eos_token_ids", path);
+        return new DecoderConfig(path, Int(d, "bos_token_id", path), eos.Count > 0 ? eos : Ids(d, "eos_token_id", path), Int(d, "max_positions", path),
+            null, null, null, null);
     }
 
     private static DecoderConfig FromHuggingFace(string path)

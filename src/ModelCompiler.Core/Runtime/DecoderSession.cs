@@ -84,7 +84,13 @@ public sealed class DecoderSession : IDisposable
     private static readonly string[] RuntimeSideErrors = ["EPFail", "EngineError", "RuntimeException"];
 
     /// <summary>The longest sequence (past + new tokens) the model can position, when its metadata says.</summary>
-    public int? MaxPositions { get; }
+    public int? MaxPositions { get; private set; }
+
+    /// <summary>Takes <paramref name="contextLength"/> (a config's context length) as the limit when the metadata sets none.</summary>
+    public void LimitPositions(int? contextLength)
+    {
+        if (MaxPositions is null && contextLength is > 0) MaxPositions = contextLength;
+    }
 
     public string ModelPath { get; }
     public InferenceSession Session => _session;
