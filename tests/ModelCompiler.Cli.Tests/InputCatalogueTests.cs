@@ -70,6 +70,7 @@ public sealed class InputCatalogueTests(ModelcFixture f)
         // ONNX models: modelc's own loader (compile) and the ORT session (eval).
         new("onnx", "negative-dim", "MC1009", d => CompileWith(d, BadModel(d, m => Weight(m).Dims[0] = -172))),
         new("onnx", "zero-dim-with-data", "MC1009", d => CompileWith(d, BadModel(d, m => Weight(m).Dims[1] = 0))),
+        new("onnx", "zero-dim-empty-weight", "MC1047", d => CompileWith(d, BadModel(d, m => { Weight(m).Dims[1] = 0; Weight(m).RawData = ByteString.Empty; }))),
         new("onnx", "dims-overflow", "MC1009", d => CompileWith(d, BadModel(d, m => { Weight(m).Dims[0] = 1L << 40; Weight(m).Dims[1] = 1L << 40; }))),
         new("onnx", "raw-data-short", "MC1009", d => CompileWith(d, BadModel(d, m => Weight(m).RawData = ByteString.CopyFrom(Weight(m).RawData.Span[..^4])))),
         new("onnx", "unknown-data-type", "MC1009", d => CompileWith(d, BadModel(d, m => Weight(m).DataType = 42))),
