@@ -168,6 +168,17 @@ public sealed class InputCatalogueTests(ModelcFixture f)
     }
 
     [Fact]
+    public void A_model_ORT_refuses_at_calibration_is_reported_at_the_users_model_not_the_staging_copy()
+    {
+        var dir = NewCase(f, "onnx-refused-at-calibration");
+        var r = Modelc.Run(CompileWith(dir, BadModel(dir, m => { Weight(m).Dims[1] = 0; Weight(m).RawData = ByteString.Empty; })));
+
+        Assert.True(r.ExitCode == 2, r.ToString());
+        var line = r.StdErr.Split('\n').Single(l => l.Contains("error MC1047", StringComparison.Ordinal));
+        Assert.StartsWith(Path.Combine(dir, "bad.onnx") + ": error MC1047: calibrating", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheCatalogueCoversEveryCategory()
     {
         var counts = ((IEnumerable<object[]>)Rows()).Select(r => ((Row)r[0]).Category).GroupBy(c => c).ToDictionary(g => g.Key, g => g.Count());

@@ -195,8 +195,17 @@ public static class CompileStages
     public static void Calibrate(CompileState s)
     {
         s.Reporter.Stage("calibrate", $"{s.Layers.Count} layers, {s.CalibrationTokens.Count} tokens");
-        s.Calibration = Calibrator.Run(s.Fp32, s.Layers, s.CalibrationTokens, s.Spec.Calibration.Context.Value, s.Staging, s.Reporter.Progress("calibrate"),
-            Path.GetDirectoryName(s.ModelPath));
+        try
+        {
+            s.Calibration = Calibrator.Run(s.Fp32, s.Layers, s.CalibrationTokens, s.Spec.Calibration.Context.Value, s.Staging, s.Reporter.Progress("calibrate"),
+                Path.GetDirectoryName(s.ModelPath));
+        }
+        catch (ModelCompilerException e) when (e.File is string file && Path.GetFullPath(file).StartsWith(Path.GetFullPath(s.Staging), StringComparison.Ordinal))
+        {
+            // The tap model is modelc's staging copy, which is gone once the compile fails: name the user's model instead.
+            throw new ModelCompilerException(e.Code, "calibrating (the model with its layer inputs added as outputs): " + e.Message,
+                Path.GetFullPath(s.ModelPath), inner: e);
+        }
         // Ranges once per activation: the entropy search is not free, and probes and the closed loop transform again.
         var estimator = RangeEstimators.Create(s.Spec.CalibrationMethod.Method.Value, s.Spec.CalibrationMethod.Percentile.Value);
         s.ActivationRanges = s.Calibration.ByActivation.ToDictionary(kv => kv.Key, kv => estimator.Estimate(kv.Value), StringComparer.Ordinal);
