@@ -46,8 +46,9 @@ public sealed class ToolPackageTests(PackagedConsumer package)
         Assert.Equal(package.Version, Path.GetFileNameWithoutExtension(nupkg)["ModelCompiler.Cli.".Length..]);
 
         var tools = Path.Combine(package.Root, "tools");
+        // Exactly the command a user runs (issue 9): no --version, no --prerelease; the feed's stable version is found.
         var install = DotNetCli.Run(package.Root,
-            ["tool", "install", "--tool-path", tools, "--add-source", feed, "--version", package.Version, "ModelCompiler.Cli"], Timeout);
+            ["tool", "install", "--tool-path", tools, "--add-source", feed, "ModelCompiler.Cli"], Timeout);
         Assert.True(install.Succeeded, install.ToString());
 
         var modelc = Path.Combine(tools, OperatingSystem.IsWindows() ? "modelc.exe" : "modelc");
