@@ -222,7 +222,7 @@ public static class OnnxModelIO
 
         if (lazy)
         {
-            tensor.RawData = UnsafeByteOperations.UnsafeWrap(new ExternalTensorBytes(dataPath, location, offset, (int)length).Memory);
+            tensor.RawData = new ExternalTensorBytes(dataPath, location, offset, (int)length).AsByteString();
         }
         else
         {
@@ -271,18 +271,81 @@ public static class OnnxModelIO
 }
 
 /// <summary>
-/// The bytes of one externally stored tensor, read from the file each time they are asked for (<see cref="GetSpan"/>)
-/// and never kept: a model whose tensors are wrapped this way holds no weights in memory, and a pass over its
-/// tensors (statistics, transform, save) holds one tensor at a time. Reads go through the page cache.
+/// Tensor bytes that are not held in memory but produced each time they are asked for (<see cref="GetSpan"/>) and
+/// never kept: read from a file (<see cref="ExternalTensorBytes"/>) or computed (<see cref="ComputedTensorBytes"/>).
+/// A model whose large tensors are wrapped this way holds no weights, and a pass over its tensors (statistics,
+/// transform, save) holds one tensor at a time. The length is known without producing the bytes, so sizes, clones
+/// and the save's layout cost nothing.
 /// </summary>
-public sealed class ExternalTensorBytes : MemoryManager<byte>
+public abstract class LazyTensorBytes : MemoryManager<byte>
 {
-    internal ExternalTensorBytes(string path, string location, long offset, int length)
+    protected LazyTensorBytes(int length) => Length = length;
+
+    public int Length { get; }
+
+    /// <summary>True when <paramref name="tensor"/>'s bytes are produced on demand rather than held.</summary>
+    public static bool IsLazy(TensorProto tensor) => MemoryMarshal.TryGetMemoryManager<byte, LazyTensorBytes>(tensor.RawData.Memory, out _);
+
+    /// <summary>A <see cref="ByteString"/> over these bytes (for <c>TensorProto.RawData</c>); produces nothing yet.</summary>
+    public ByteString AsByteString() => UnsafeByteOperations.UnsafeWrap(Memory);
+
+    // The base class would call GetSpan() just to learn the length, producing the bytes once for nothing.
+    public override Memory<byte> Memory => CreateMemory(Length);
+
+    /// <summary>A fresh copy of the bytes.</summary>
+    public override Span<byte> GetSpan() => Next();
+
+    /// <summary>Bytes handed out since the last collection. The copies die young but are large-object-heap arrays,
+    /// which the GC collects only in full collections: without a nudge a pass over a model's weights keeps most of them.</summary>
+    private static long _producedSinceCollect;
+    private const long CollectEveryBytes = 256L << 20;
+
+    private byte[] Next()
+    {
+        if (Interlocked.Add(ref _producedSinceCollect, Length) > CollectEveryBytes)
+        {
+            Interlocked.Exchange(ref _producedSinceCollect, 0);
+            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
+        var bytes = Produce();
+        if (bytes.Length != Length)
+            throw new InvalidOperationException($"lazy tensor produced {bytes.Length} bytes, declared {Length}");
+        return bytes;
+    }
+
+    /// <summary>The bytes, exactly <see cref="Length"/> of them, in a new array the caller owns.</summary>
+    protected abstract byte[] Produce();
+
+    public override unsafe MemoryHandle Pin(int elementIndex = 0)
+    {
+        var pinned = GCHandle.Alloc(Next(), GCHandleType.Pinned);
+        return new MemoryHandle((byte*)pinned.AddrOfPinnedObject() + elementIndex, pinned);
+    }
+
+    public override void Unpin() { }
+
+    protected override void Dispose(bool disposing) { }
+}
+
+/// <summary>Tensor bytes computed when asked for, e.g. a weight quantized while the model is saved: see <see cref="LazyTensorBytes"/>.
+/// <paramref name="compute"/> must give the same bytes every time (and may be called from any thread).</summary>
+public sealed class ComputedTensorBytes(int length, Func<byte[]> compute) : LazyTensorBytes(length)
+{
+    protected override byte[] Produce() => compute();
+}
+
+/// <summary>
+/// The bytes of one externally stored tensor, read from the file each time they are asked for: see
+/// <see cref="LazyTensorBytes"/>. Reads go through the page cache.
+/// </summary>
+public sealed class ExternalTensorBytes : LazyTensorBytes
+{
+    internal ExternalTensorBytes(string path, string location, long offset, int length) : base(length)
     {
         Path = path;
         Location = location;
         Offset = offset;
-        Length = length;
     }
 
     /// <summary>The data file (real path).</summary>
@@ -290,28 +353,13 @@ public sealed class ExternalTensorBytes : MemoryManager<byte>
     /// <summary>The tensor's <c>location</c> as the model wrote it (relative to the model's folder).</summary>
     public string Location { get; }
     public long Offset { get; }
-    public int Length { get; }
 
     /// <summary>The lazy source of <paramref name="tensor"/>'s bytes, or null when they are in memory.</summary>
     public static ExternalTensorBytes? Of(TensorProto tensor) =>
         MemoryMarshal.TryGetMemoryManager<byte, ExternalTensorBytes>(tensor.RawData.Memory, out var source) ? source : null;
 
-    /// <summary>A fresh copy of the bytes, read from the file.</summary>
-    public override Span<byte> GetSpan() => Read();
-
-    /// <summary>Bytes handed out since the last collection. The copies die young but are large-object-heap arrays,
-    /// which the GC collects only in full collections: without a nudge a pass over a model's weights keeps most of them.</summary>
-    private static long _readSinceCollect;
-    private const long CollectEveryBytes = 256L << 20;
-
-    private byte[] Read()
+    protected override byte[] Produce()
     {
-        if (Interlocked.Add(ref _readSinceCollect, Length) > CollectEveryBytes)
-        {
-            Interlocked.Exchange(ref _readSinceCollect, 0);
-            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
-        }
         var buffer = GC.AllocateUninitializedArray<byte>(Length);
         using var handle = File.OpenHandle(Path);
         var done = 0;
@@ -324,14 +372,4 @@ public sealed class ExternalTensorBytes : MemoryManager<byte>
         }
         return buffer;
     }
-
-    public override unsafe MemoryHandle Pin(int elementIndex = 0)
-    {
-        var pinned = GCHandle.Alloc(Read(), GCHandleType.Pinned);
-        return new MemoryHandle((byte*)pinned.AddrOfPinnedObject() + elementIndex, pinned);
-    }
-
-    public override void Unpin() { }
-
-    protected override void Dispose(bool disposing) { }
 }

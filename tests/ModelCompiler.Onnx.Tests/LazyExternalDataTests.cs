@@ -76,4 +76,46 @@ public sealed class LazyExternalDataTests : IDisposable
         var e = Assert.Throws<ModelCompilerException>(() => w2.RawData.ToByteArray());
         Assert.Equal("MC1003", e.Code);
     }
+
+    [Fact]
+    public void ComputedTensor_IsProducedOnlyWhenSaved_OncePerWrite_AndSavesLikeTheSameBytesInMemory()
+    {
+        var values = Enumerable.Range(0, 4096).Select(i => (byte)(i * 7 % 251)).ToArray();
+        var calls = 0;
+        var model = TestModels.Mlp();
+        var computed = new TensorProto { Name = "computed", DataType = (int)TensorProto.Types.DataType.Uint8, Dims = { values.Length } };
+        computed.RawData = new ComputedTensorBytes(values.Length, () => { Interlocked.Increment(ref calls); return (byte[])values.Clone(); }).AsByteString();
+        model.Graph.Initializer.Add(computed);
+
+        // Sizes, clones and the lazy check never produce the bytes.
+        var clone = model.Clone();
+        Assert.Equal(values.Length, clone.Graph.Initializer.Single(t => t.Name == "computed").RawData.Length);
+        Assert.True(LazyTensorBytes.IsLazy(computed));
+        Assert.Null(ExternalTensorBytes.Of(computed));
+        Assert.Equal(0, calls);
+
+        var options = new SaveOptions { ExternalData = ExternalDataMode.Always };
+        OnnxModelIO.Save(clone, _dir.File("lazy/m.onnx"), options);
+        Assert.Equal(1, calls);
+
+        var eager = TestModels.Mlp();
+        eager.Graph.Initializer.Add(TensorData.UInt8s("computed", values, values.Length));
+        OnnxModelIO.Save(eager, _dir.File("eager/m.onnx"), options);
+        Assert.Equal(File.ReadAllBytes(_dir.File("eager/m.onnx")), File.ReadAllBytes(_dir.File("lazy/m.onnx")));
+        Assert.Equal(File.ReadAllBytes(_dir.File("eager/m.onnx.data")), File.ReadAllBytes(_dir.File("lazy/m.onnx.data")));
+    }
+
+    [Fact]
+    public void ComputedTensor_ThatProducesTheWrongLength_FailsInsteadOfWritingIt()
+    {
+        var model = TestModels.Mlp();
+        var bad = new TensorProto { Name = "bad", DataType = (int)TensorProto.Types.DataType.Uint8, Dims = { 2048 } };
+        bad.RawData = new ComputedTensorBytes(2048, () => new byte[2047]).AsByteString();
+        model.Graph.Initializer.Add(bad);
+        var path = _dir.File("bad/m.onnx");
+
+        Assert.Throws<InvalidOperationException>(() => OnnxModelIO.Save(model, path, new SaveOptions { ExternalData = ExternalDataMode.Always }));
+        Assert.False(File.Exists(path));
+        Assert.False(File.Exists(path + ".data"));
+    }
 }
