@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Globalization;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
@@ -337,13 +339,18 @@ public static class SyntheticLlama
         /// <summary>[rows][cols] values mean + std·N(0, 1), row r from stream (seed, stream, layer, r).</summary>
         private byte[] Normal(Stream stream, int layer, int rows, int cols, double std, double mean = 0)
         {
-            var bytes = new byte[(long)rows * cols * sizeof(float)];
+            var bytes = GC.AllocateUninitializedArray<byte>(rows * cols * sizeof(float));
             var seed = _o.Seed;
-            Parallel.For(0, rows, _parallel, r =>
+            // Chunks of rows, one scratch buffer each; where a chunk ends does not change a row's values.
+            var chunk = Math.Max(1, Math.Min(256, rows / (4 * Environment.ProcessorCount)));
+            Parallel.ForEach(Partitioner.Create(0, rows, chunk), _parallel, range =>
             {
-                var row = MemoryMarshal.Cast<byte, float>(bytes.AsSpan()).Slice(r * cols, cols);
-                var rng = new SplitMix64(seed, stream, layer, r);
-                for (var c = 0; c < row.Length; c++) row[c] = (float)(mean + std * rng.NextGaussian());
+                var scratch = new double[3 * ((cols + 1) / 2)];
+                for (var r = range.Item1; r < range.Item2; r++)
+                {
+                    var rng = new SplitMix64(seed, stream, layer, r);
+                    rng.FillNormal(MemoryMarshal.Cast<byte, float>(bytes.AsSpan()).Slice(r * cols, cols), mean, std, scratch);
+                }
             });
             return bytes;
         }
@@ -461,6 +468,34 @@ public static class SyntheticLlama
 
         /// <summary>Uniform integer in [0, n) (modulo bias below 2^-40 for the sizes used here).</summary>
         public ulong Below(ulong n) => Next() % n;
+
+        /// <summary>
+        /// <paramref name="values"/>[i] = mean + std·N(0, 1): Box-Muller on pairs of draws as <see cref="NextGaussian"/>
+        /// (cos to even, sin to odd places), its logarithms and sines vectorised (TensorPrimitives).
+        /// <paramref name="scratch"/> holds 3·ceil(length / 2) doubles.
+        /// </summary>
+        public void FillNormal(Span<float> values, double mean, double std, Span<double> scratch)
+        {
+            var pairs = (values.Length + 1) / 2;
+            var radius = scratch[..pairs];
+            var angle = scratch.Slice(pairs, pairs);
+            var sin = scratch.Slice(2 * pairs, pairs);
+            for (var k = 0; k < pairs; k++)
+            {
+                radius[k] = ((Next() >> 11) + 1) * (1.0 / (1UL << 53));   // (0, 1]: no log(0)
+                angle[k] = 2.0 * Math.PI * NextDouble();
+            }
+            TensorPrimitives.Log(radius, radius);
+            TensorPrimitives.Multiply(radius, -2.0, radius);
+            TensorPrimitives.Sqrt(radius, radius);
+            TensorPrimitives.Sin(angle, sin);
+            TensorPrimitives.Cos(angle, angle);
+            for (var k = 0; k < pairs; k++)
+            {
+                values[2 * k] = (float)(mean + std * (radius[k] * angle[k]));
+                if (2 * k + 1 < values.Length) values[2 * k + 1] = (float)(mean + std * (radius[k] * sin[k]));
+            }
+        }
 
         public double NextGaussian()
         {

@@ -107,7 +107,7 @@ public sealed class SyntheticLlamaTests(ITestOutputHelper output) : IDisposable
     public void ThreadCount_DoesNotChangeTheBytes()
     {
         // Wide enough that every tensor's rows are split across threads.
-        var o = new SyntheticLlamaOptions { Dim = 256, HiddenDim = 688, Layers = 2, Heads = 8, KvHeads = 4, VocabSize = 1024, MaxSeqLen = 64, Seed = 12, SpikeLayers = [1], HeavyTailLayers = [0] };
+        var o = new SyntheticLlamaOptions { Dim = 128, HiddenDim = 344, Layers = 2, Heads = 4, KvHeads = 2, VocabSize = 512, MaxSeqLen = 64, Seed = 12, SpikeLayers = [1], HeavyTailLayers = [0] };
         var save = new SaveOptions { ExternalData = ExternalDataMode.Always };
         byte[][] Files(int threads, string name)
         {
