@@ -64,7 +64,7 @@ public sealed class RoleInferenceTests
     [InlineData("layers.3.feed_forward.w3", LayerRole.Up)]
     [InlineData("layers.3.feed_forward.w2", LayerRole.Down)]
     [InlineData("lm_head", LayerRole.LmHead)]
-    [InlineData("transformer.h.0.mlp.c_fc", LayerRole.Up)] // GPT-2: the MLP in-projection of an MLP without a gate
+    [InlineData("transformer.h.0.mlp.c_fc", LayerRole.FcIn)] // GPT-2: the in-projection of an MLP without a gate
     [InlineData("transformer.h.0.ln_1", LayerRole.Other)]
     public void Names_from_several_producers(string name, LayerRole role) => Assert.Equal(role, RoleInference.FromName(name));
 }
