@@ -150,6 +150,7 @@ public static class CompileStages
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
         var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
         PolicyOverrides.Validate(spec.Policy, layers, roles);
+        foreach (var w in PolicyOverrides.UnmatchedRoles(spec.Policy, roles)) reporter.Warning(w.ToDiagnosticString());
         policy.ValidateLayers(layers);
         var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
         ModelSignature.Of(fp32, Path.GetDirectoryName(modelPath), modelPath); // MC1048: a config beside the model that contradicts it

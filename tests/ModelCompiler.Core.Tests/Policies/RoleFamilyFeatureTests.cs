@@ -99,6 +99,23 @@ public sealed class RoleFamilyFeatureTests
     }
 
     [Fact]
+    public void A_role_no_layer_has_is_warned_with_the_roles_of_its_family()
+    {
+        var (spec, _) = Policy("  kind: all-int8\n  exclude_roles: [down, lm_head, q]");
+        var gpt2 = new Dictionary<string, LayerRole>
+        {
+            ["transformer.h.0.attn.c_attn"] = LayerRole.Qkv, ["transformer.h.0.attn.c_proj"] = LayerRole.O,
+            ["transformer.h.0.mlp.c_fc"] = LayerRole.FcIn, ["transformer.h.0.mlp.c_proj"] = LayerRole.FcOut, ["lm_head"] = LayerRole.LmHead,
+        };
+        var warnings = PolicyOverrides.UnmatchedRoles(spec, gpt2).ToList();
+        Assert.Equal([SpecCodes.RoleMatchesNoLayer, SpecCodes.RoleMatchesNoLayer], warnings.Select(w => w.Code));
+        Assert.Equal("exclude_roles 'down' matches no layer of this model (its roles: o, lm_head, qkv, fc_in, fc_out); did you mean 'fc_out'?", warnings[0].Message);
+        Assert.EndsWith("did you mean 'qkv'?", warnings[1].Message);
+        Assert.All(warnings, w => Assert.Equal(4, w.Location.Line));
+        Assert.Empty(PolicyOverrides.UnmatchedRoles(Policy("  kind: all-int8\n  exclude_roles: [fc_out, lm_head]").Spec, gpt2));
+    }
+
+    [Fact]
     public void An_unknown_role_lists_every_role_and_suggests_the_closest()
     {
         var e = Assert.Throws<ModelCompilerException>(() => Policy("  kind: all-int8\n  exclude_roles: [fcout]"));
