@@ -1,4 +1,5 @@
 using ModelCompiler.Onnx;
+using ModelCompiler.Onnx.Proto;
 using ModelCompiler.Quantization;
 using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
 
@@ -25,14 +26,16 @@ public static class Fp16Transform
                 casts[layer.ActivationInput] = half;
             }
 
-            var w = layer.ReadWeightInOut(graph);
-            if (layer.GemmTransB) w = TensorData.Transpose(w, (int)layer.InFeatures, (int)layer.OutFeatures);
-            var h = new Half[w.Length];
-            for (var i = 0; i < w.Length; i++) h[i] = (Half)w[i];
+            // The node reads the stored layout unless a Transpose sat in between, which the fp16 weight replaces.
+            var source = graph.Initializer(layer.WeightInitializer)!;
+            var (rows, cols, transpose) = ((int)source.Dims[0], (int)source.Dims[1], layer.WeightTransposed);
             var wName = graph.UniqueName($"{layer.Name}.weight_fp16");
-            graph.AddInitializer(layer.GemmTransB
-                ? TensorData.Halves(wName, h, layer.OutFeatures, layer.InFeatures)
-                : TensorData.Halves(wName, h, layer.InFeatures, layer.OutFeatures));
+            long[] dims = layer.GemmTransB ? [layer.OutFeatures, layer.InFeatures] : [layer.InFeatures, layer.OutFeatures];
+            graph.AddInitializer(Lazy(wName, dims, () =>
+            {
+                var w = TensorData.ReadFloats(source);
+                return HalfBytes(transpose ? Int8Weights.Transpose(w, rows, cols) : w, clampToFinite: false);
+            }));
 
             if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
                 layer.Node.Input[2] = CastBias(graph, layer.Node.Input[2], layer.Name);
@@ -45,6 +48,27 @@ public static class Fp16Transform
             graph.AddNode("Cast", [halfOut], [output], graph.UniqueName($"{layer.Name}.output_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
             graph.Invalidate();
         }
+    }
+
+    /// <summary>
+    /// An fp16 tensor whose bytes <paramref name="halves"/> computes when the model is saved (see
+    /// <see cref="ComputedTensorBytes"/>): the transformed model holds no converted weight in memory.
+    /// </summary>
+    internal static TensorProto Lazy(string name, long[] dims, Func<byte[]> halves)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)DataType.Float16, Dims = { dims } };
+        t.RawData = new ComputedTensorBytes(checked((int)(dims.Aggregate(1L, (a, d) => a * d) * 2)), halves).AsByteString();
+        return t;
+    }
+
+    /// <summary>fp32 → fp16 bytes, round to nearest even; with <paramref name="clampToFinite"/> finite values beyond ±65504 become ±65504, not ±∞.</summary>
+    internal static byte[] HalfBytes(float[] f, bool clampToFinite)
+    {
+        var bytes = new byte[f.Length * 2];
+        var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(bytes.AsSpan());
+        for (var i = 0; i < f.Length; i++)
+            h[i] = clampToFinite && float.IsFinite(f[i]) ? (Half)Math.Clamp(f[i], -65504f, 65504f) : (Half)f[i];
+        return bytes;
     }
 
     private static string CastBias(OnnxGraph graph, string bias, string layer)

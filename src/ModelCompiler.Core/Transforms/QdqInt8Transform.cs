@@ -111,22 +111,11 @@ public static class QdqInt8Transform
             var dqAct = graph.UniqueName($"{baseName}.input_dequantized");
             AddQdqNode(graph, form, "DequantizeLinear", [qOut, q.Input[1], q.Input[2]], dqAct, graph.UniqueName($"{baseName}.input_DequantizeLinear"));
 
-            var (wq, scales) = QuantizeWeight(layer.ReadWeightInOut(graph), (int)layer.InFeatures, (int)layer.OutFeatures);
             var wName = graph.UniqueName($"{baseName}.weight_quantized");
             var wScale = graph.UniqueName($"{baseName}.weight_scale");
             var wZp = graph.UniqueName($"{baseName}.weight_zero_point");
-            long axis = 1;
-            if (layer.GemmTransB)
-            {
-                // Keep the node's [out, in] layout; channels are then axis 0.
-                wq = TensorData.Transpose(wq, (int)layer.InFeatures, (int)layer.OutFeatures);
-                graph.AddInitializer(TensorData.Int8s(wName, wq, layer.OutFeatures, layer.InFeatures));
-                axis = 0;
-            }
-            else
-            {
-                graph.AddInitializer(TensorData.Int8s(wName, wq, layer.InFeatures, layer.OutFeatures));
-            }
+            var (wq, scales, axis) = Int8Weights.ForLayer(graph, layer, wName);
+            graph.AddInitializer(wq);
             graph.AddInitializer(Scales(wScale, scales, scaleType, scales.Length));
             graph.AddInitializer(TensorData.Int8s(wZp, new sbyte[scales.Length], scales.Length));
             var dqW = graph.UniqueName($"{baseName}.weight_dequantized");
@@ -173,21 +162,5 @@ public static class QdqInt8Transform
     {
         var bits = BitConverter.SingleToUInt32Bits(v);
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-    }
-
-    /// <summary>Symmetric int8 per output channel: scale_j = max_i |W[i,j]| / 127, q = round(W / scale) in [-127, 127].</summary>
-    public static (sbyte[] Values, float[] Scales) QuantizeWeight(float[] wInOut, int inFeatures, int outFeatures)
-    {
-        var scales = new float[outFeatures];
-        for (var i = 0; i < inFeatures; i++)
-            for (var j = 0; j < outFeatures; j++)
-                scales[j] = Math.Max(scales[j], MathF.Abs(wInOut[i * outFeatures + j]));
-        for (var j = 0; j < outFeatures; j++)
-            scales[j] = scales[j] > 0 ? scales[j] / 127f : 1f;
-        var q = new sbyte[wInOut.Length];
-        for (var i = 0; i < inFeatures; i++)
-            for (var j = 0; j < outFeatures; j++)
-                q[i * outFeatures + j] = (sbyte)Math.Clamp((int)MathF.Round(wInOut[i * outFeatures + j] / scales[j], MidpointRounding.ToEven), -127, 127);
-        return (q, scales);
     }
 }
