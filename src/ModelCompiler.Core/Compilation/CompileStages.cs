@@ -326,6 +326,10 @@ public static class CompileStages
         {
             stagedTokenizer = Path.Combine(attempt.Folder, CompileOutputs.TokenizerCopyName(s.OutputPath, s.TokenizerPath));
             File.Copy(s.TokenizerPath, stagedTokenizer, overwrite: true);
+            // A copy of a read-only source (a tokenizer in a read-only folder) would be read-only too: the next build
+            // could not replace it on Windows, nor `dotnet clean` delete it. An output is the user's file to write.
+            var attributes = File.GetAttributes(stagedTokenizer);
+            if (attributes.HasFlag(FileAttributes.ReadOnly)) File.SetAttributes(stagedTokenizer, attributes & ~FileAttributes.ReadOnly);
             File.SetLastWriteTimeUtc(stagedTokenizer, DateTime.UtcNow); // an output: newer than its inputs for incremental builds
         }
 

@@ -109,10 +109,15 @@ public sealed class TokenizerCopyTests : IDisposable
     {
         var model = Path.Combine(_dir, "stories260K.onnx");
         Llama2cImporter.Import(TestPaths.Checkpoint, TestPaths.Tokenizer, model);
+        // A read-only source (as ../shared is in CI) still gives a copy the next build can replace.
+        var source = model[..^".onnx".Length] + ".tokenizer.bin";
+        File.SetAttributes(source, File.GetAttributes(source) | FileAttributes.ReadOnly);
         var output = Path.Combine(_dir, "out", "stories260K.q.onnx");
         var r = QuantizationCompiler.Compile(new CompileOptions(model, Spec(), output), new CompileFixture.SilentReporter());
+        File.SetAttributes(source, File.GetAttributes(source) & ~FileAttributes.ReadOnly);
         Assert.True(r.Passed);
         Assert.Equal(["stories260K.q.tokenizer.bin"], Beside(output));
+        Assert.False(File.GetAttributes(Path.Combine(_dir, "out", "stories260K.q.tokenizer.bin")).HasFlag(FileAttributes.ReadOnly));
         Assert.Equal(File.ReadAllBytes(TestPaths.Tokenizer), File.ReadAllBytes(Path.Combine(_dir, "out", "stories260K.q.tokenizer.bin")));
         Assert.Equal("stories260K.q.tokenizer.bin", ManifestTokenizer(r));
         Assert.IsType<Llama2cTokenizer>(AssertFoundBeside(output, model[..^".onnx".Length] + ".tokenizer.bin"));
