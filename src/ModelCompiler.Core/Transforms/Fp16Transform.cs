@@ -12,38 +12,47 @@ namespace ModelCompiler.Transforms;
 /// </summary>
 public static class Fp16Transform
 {
-    public static void Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers)
+    public static void Apply(OnnxGraph root, IEnumerable<QuantizableLayer> layers)
     {
-        var casts = new Dictionary<string, string>(StringComparer.Ordinal);
-        // A layer of an fp16/bf16 export already computes in half precision: nothing to do.
-        foreach (var layer in layers.Where(l => l.ComputeType == DataType.Float))
+        var casts = new Dictionary<(OnnxGraph, string), string>(); // activation in its graph → its fp16 Cast
+        // A layer of an fp16/bf16 export already computes in half precision, and an already quantized one stays as it is.
+        foreach (var primary in layers.Where(l => l.ComputeType == DataType.Float && l.QuantizedWeight is null && !l.ActivationQuantized))
         {
-            if (!casts.TryGetValue(layer.ActivationInput, out var half))
+            string? wName = null;
+            // A layer's copies (the with-past branch of a merged decoder) read the same fp16 weight.
+            foreach (var layer in primary.Sites)
             {
-                half = graph.UniqueName($"{layer.ActivationInput}_fp16");
-                graph.AddNode("Cast", [layer.ActivationInput], [half], graph.UniqueName($"{layer.ActivationInput}_Cast_fp16"), Attr.Int("to", (long)DataType.Float16));
-                casts[layer.ActivationInput] = half;
+                var graph = layer.GraphIn(root);
+                if (!casts.TryGetValue((graph, layer.ActivationInput), out var half))
+                {
+                    half = graph.UniqueName($"{layer.ActivationInput}_fp16");
+                    graph.AddNode("Cast", [layer.ActivationInput], [half], graph.UniqueName($"{layer.ActivationInput}_Cast_fp16"), Attr.Int("to", (long)DataType.Float16));
+                    casts[(graph, layer.ActivationInput)] = half;
+                }
+
+                if (wName is null)
+                {
+                    var w = primary.ReadWeightInOut(root);
+                    if (primary.GemmTransB) w = TensorData.Transpose(w, (int)primary.InFeatures, (int)primary.OutFeatures);
+                    var h = new Half[w.Length];
+                    for (var i = 0; i < w.Length; i++) h[i] = (Half)w[i];
+                    wName = root.UniqueName($"{primary.Name}.weight_fp16");
+                    root.AddInitializer(primary.GemmTransB
+                        ? TensorData.Halves(wName, h, primary.OutFeatures, primary.InFeatures)
+                        : TensorData.Halves(wName, h, primary.InFeatures, primary.OutFeatures));
+                }
+
+                if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
+                    layer.Node.Input[2] = CastBias(graph, layer.Node.Input[2], layer.Name);
+
+                var output = layer.Node.Output[0];
+                var halfOut = graph.UniqueName($"{output}_fp16");
+                layer.Node.Input[0] = half;
+                layer.Node.Input[1] = wName;
+                layer.Node.Output[0] = halfOut;
+                graph.AddNode("Cast", [halfOut], [output], graph.UniqueName($"{layer.Name}.output_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
+                graph.Invalidate();
             }
-
-            var w = layer.ReadWeightInOut(graph);
-            if (layer.GemmTransB) w = TensorData.Transpose(w, (int)layer.InFeatures, (int)layer.OutFeatures);
-            var h = new Half[w.Length];
-            for (var i = 0; i < w.Length; i++) h[i] = (Half)w[i];
-            var wName = graph.UniqueName($"{layer.Name}.weight_fp16");
-            graph.AddInitializer(layer.GemmTransB
-                ? TensorData.Halves(wName, h, layer.OutFeatures, layer.InFeatures)
-                : TensorData.Halves(wName, h, layer.InFeatures, layer.OutFeatures));
-
-            if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
-                layer.Node.Input[2] = CastBias(graph, layer.Node.Input[2], layer.Name);
-
-            var output = layer.Node.Output[0];
-            var halfOut = graph.UniqueName($"{output}_fp16");
-            layer.Node.Input[0] = half;
-            layer.Node.Input[1] = wName;
-            layer.Node.Output[0] = halfOut;
-            graph.AddNode("Cast", [halfOut], [output], graph.UniqueName($"{layer.Name}.output_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
-            graph.Invalidate();
         }
     }
 
