@@ -113,7 +113,11 @@ public sealed class PreQuantizedWeightTests(CompileFixture f) : IClassFixture<Co
         // (DequantizeLinear → Transpose → MatMul), which ORT does not fuse, and modelc keeps the weight as the model has it.
         Assert.Equal(35, result.Int8FusedOnCpu);
         Assert.Contains(reporter.Warnings, w => w.Contains("warning MC3020", StringComparison.Ordinal) && w.Contains("35 of 36", StringComparison.Ordinal));
-        // The same INT8 weights as a plain compile writes, so the same model up to calibration on slightly different activations.
-        Assert.Equal(plain.Providers[0].QuantizedPerplexity, result.Providers[0].QuantizedPerplexity, 0.002 * plain.Providers[0].QuantizedPerplexity);
+        // The same INT8 weights as a plain compile writes: activation quantization costs what it costs there (stories260K:
+        // under 1%), measured against the weight-only model it started from, and lands within 1% of the plain INT8 model
+        // (calibrated on slightly different activations, and lm_head unfused).
+        var p = result.Providers[0];
+        Assert.InRange(p.PerplexityIncreasePct, -1.0, 1.0);
+        Assert.Equal(plain.Providers[0].QuantizedPerplexity, p.QuantizedPerplexity, 0.01 * plain.Providers[0].QuantizedPerplexity);
     }
 }
