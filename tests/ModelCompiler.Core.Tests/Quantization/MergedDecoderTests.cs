@@ -36,6 +36,20 @@ public sealed class MergedDecoderTests : IClassFixture<CompileFixture>
         }
     }
 
+    /// <summary>The merged decoder with its with-past branch's logits multiplied by <paramref name="factor"/>: which branch ran is visible.</summary>
+    private string WithPastLogitsTimes(float factor, string file)
+    {
+        var m = OnnxModelIO.Load(_f.ModelPath);
+        var variant = MergedDecoder.Merge(m, m);
+        var then = MergedDecoder.BranchOf(variant, "then_branch");
+        then.Node.Single(n => n.Output.Contains("logits")).Output[0] = "logits_raw";
+        then.Node.Add(new NodeProto { OpType = "Constant", Name = "factor", Output = { "factor" }, Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = TensorData.Scalar("factor", factor) } } });
+        then.Node.Add(new NodeProto { OpType = "Mul", Name = "scale_logits", Input = { "logits_raw", "factor" }, Output = { "logits" } });
+        var path = Path.Combine(_f.Dir, file);
+        OnnxModelIO.Save(variant, path);
+        return path;
+    }
+
     private ITokenizer Tokenizer => TokenizerLoader.Load(TestPaths.Tokenizer, null);
 
     [Fact]
@@ -70,14 +84,7 @@ public sealed class MergedDecoderTests : IClassFixture<CompileFixture>
     public void The_merged_decoder_runs_its_no_past_branch_from_an_empty_cache_and_its_with_past_branch_after()
     {
         // A variant whose with-past branch doubles the logits shows which branch ran.
-        var m = OnnxModelIO.Load(_f.ModelPath);
-        var variant = MergedDecoder.Merge(m, m);
-        var then = MergedDecoder.BranchOf(variant, "then_branch");
-        then.Node.Single(n => n.Output.Contains("logits")).Output[0] = "logits_raw";
-        then.Node.Add(new NodeProto { OpType = "Constant", Name = "two", Output = { "two" }, Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = TensorData.Scalar("two", 2f) } } });
-        then.Node.Add(new NodeProto { OpType = "Mul", Name = "double_logits", Input = { "logits_raw", "two" }, Output = { "logits" } });
-        var variantPath = Path.Combine(_f.Dir, "merged-doubled.onnx");
-        OnnxModelIO.Save(variant, variantPath);
+        var variantPath = WithPastLogitsTimes(2f, "merged-doubled.onnx");
 
         using var plain = new DecoderSession(_f.ModelPath, Deterministic.SessionOptions());
         using var merged = new DecoderSession(_merged, Deterministic.SessionOptions());
@@ -99,6 +106,42 @@ public sealed class MergedDecoderTests : IClassFixture<CompileFixture>
             var factor = step == 0 ? 1f : 2f;
             Assert.Equal(a.Select(x => x * factor), c);
         }
+    }
+
+    [Fact]
+    public void The_wrapper_runtime_feeds_use_cache_branch_false_first_and_true_with_past()
+    {
+        // The contract the generated wrapper builds from the manifest (ManifestWriter's decoder object), here from the
+        // graph, on a variant whose with-past branch negates the logits: greedy then picks the least likely token.
+        var negated = WithPastLogitsTimes(-1f, "merged-negated.onnx");
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(negated);
+        var graph = Decoding.DecoderContract.Of(session, negated);
+        var inputs = session.InputMetadata.Select(kv => new DecoderInput(kv.Key, kv.Key switch
+        {
+            "input_ids" => DecoderInputKind.InputIds,
+            "attention_mask" => DecoderInputKind.AttentionMask,
+            "position_ids" => DecoderInputKind.PositionIds,
+            "use_cache_branch" => DecoderInputKind.UseCacheBranch,
+            _ => DecoderInputKind.State,
+        }, kv.Value.ElementDataType, kv.Value.Dimensions.Length)).ToList();
+        Assert.Contains(inputs, i => i.Kind == DecoderInputKind.UseCacheBranch);
+        var states = graph.States.Select(st => new DecoderState(st.Input, st.Output, st.Type, st.ShapeFor(1), st.SequenceAxis)).ToList();
+        var generator = new TokenGenerator(session, new DecoderContract(inputs, states, "logits", graph.Logits.Type, []));
+
+        // Expected from the un-merged decoder: argmax after the prompt (no past), argmin on every later step (with past).
+        using var plain = new DecoderSession(_f.ModelPath, Deterministic.SessionOptions());
+        using var cache = new KvCache();
+        var expected = new List<long>();
+        long[] input = [1];
+        for (var n = 0; n < 12; n++)
+        {
+            using var step = plain.Run(input, cache);
+            var logits = step.LogitsAt(step.SequenceLength - 1);
+            var next = n == 0 ? PerplexityEvaluator.ArgMax(logits) : PerplexityEvaluator.ArgMax(logits.ToArray().Select(x => -x).ToArray());
+            expected.Add(next);
+            input = [next];
+        }
+        Assert.Equal(expected, generator.GenerateGreedy([1L], 12));
     }
 
     [Fact]
