@@ -1,4 +1,5 @@
 using ModelCompiler.Onnx;
+using ModelCompiler.Onnx.Proto;
 using ModelCompiler.Quantization;
 using DataType = ModelCompiler.Onnx.Proto.TensorProto.Types.DataType;
 
@@ -12,14 +13,17 @@ namespace ModelCompiler.Transforms;
 /// </summary>
 public static class Fp16Transform
 {
+    /// <summary>
+    /// FP16 on <paramref name="layers"/>: each node's Casts go into the graph it lives in, and a layer's copies (the
+    /// with-past branch of a merged decoder) read the one fp16 weight, which goes into the main graph. Layers that
+    /// already compute in half precision, or are already quantized, are left as they are.
+    /// </summary>
     public static void Apply(OnnxGraph root, IEnumerable<QuantizableLayer> layers)
     {
         var casts = new Dictionary<(OnnxGraph, string), string>(); // activation in its graph → its fp16 Cast
-        // A layer of an fp16/bf16 export already computes in half precision, and an already quantized one stays as it is.
         foreach (var primary in layers.Where(l => l.ComputeType == DataType.Float && l.QuantizedWeight is null && !l.ActivationQuantized))
         {
             string? wName = null;
-            // A layer's copies (the with-past branch of a merged decoder) read the same fp16 weight.
             foreach (var layer in primary.Sites)
             {
                 var graph = layer.GraphIn(root);
@@ -32,14 +36,16 @@ public static class Fp16Transform
 
                 if (wName is null)
                 {
-                    var w = primary.ReadWeightInOut(root);
-                    if (primary.GemmTransB) w = TensorData.Transpose(w, (int)primary.InFeatures, (int)primary.OutFeatures);
-                    var h = new Half[w.Length];
-                    for (var i = 0; i < w.Length; i++) h[i] = (Half)w[i];
-                    wName = root.UniqueName($"{primary.Name}.weight_fp16");
-                    root.AddInitializer(primary.GemmTransB
-                        ? TensorData.Halves(wName, h, primary.OutFeatures, primary.InFeatures)
-                        : TensorData.Halves(wName, h, primary.InFeatures, primary.OutFeatures));
+                    // The node reads the stored layout unless a Transpose sat in between, which the fp16 weight replaces.
+                    var source = graph.Initializer(primary.WeightInitializer)!;
+                    var (rows, cols, transpose) = ((int)source.Dims[0], (int)source.Dims[1], primary.WeightTransposed);
+                    wName = graph.UniqueName($"{primary.Name}.weight_fp16");
+                    long[] dims = primary.GemmTransB ? [primary.OutFeatures, primary.InFeatures] : [primary.InFeatures, primary.OutFeatures];
+                    graph.AddInitializer(Lazy(wName, dims, () =>
+                    {
+                        var w = TensorData.ReadFloats(source);
+                        return HalfBytes(transpose ? Int8Weights.Transpose(w, rows, cols) : w, clampToFinite: false);
+                    }));
                 }
 
                 if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
@@ -54,6 +60,27 @@ public static class Fp16Transform
                 graph.Invalidate();
             }
         }
+    }
+
+    /// <summary>
+    /// An fp16 tensor whose bytes <paramref name="halves"/> computes when the model is saved (see
+    /// <see cref="ComputedTensorBytes"/>): the transformed model holds no converted weight in memory.
+    /// </summary>
+    internal static TensorProto Lazy(string name, long[] dims, Func<byte[]> halves)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)DataType.Float16, Dims = { dims } };
+        t.RawData = new ComputedTensorBytes(checked((int)(dims.Aggregate(1L, (a, d) => a * d) * 2)), halves).AsByteString();
+        return t;
+    }
+
+    /// <summary>fp32 → fp16 bytes, round to nearest even; with <paramref name="clampToFinite"/> finite values beyond ±65504 become ±65504, not ±∞.</summary>
+    internal static byte[] HalfBytes(float[] f, bool clampToFinite)
+    {
+        var bytes = new byte[f.Length * 2];
+        var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(bytes.AsSpan());
+        for (var i = 0; i < f.Length; i++)
+            h[i] = clampToFinite && float.IsFinite(f[i]) ? (Half)Math.Clamp(f[i], -65504f, 65504f) : (Half)f[i];
+        return bytes;
     }
 
     private static string CastBias(OnnxGraph graph, string bias, string layer)

@@ -86,7 +86,7 @@ public static class QdqInt8Transform
         form ??= QdqForm.Default;
         var infos = new List<Int8LayerInfo>();
         var quantized = new Dictionary<(OnnxGraph, string), string>(); // activation in its graph → Q output
-        var upcast = new Dictionary<(OnnxGraph, string), string>(); // fp16/bf16 activation → its fp32 Cast
+        var upcast = new Dictionary<(OnnxGraph, string), string>(); // fp16/bf16 activation in its graph → its fp32 Cast
         foreach (var primary in layers)
         {
             var (lo, hi) = range(primary);
@@ -96,37 +96,15 @@ public static class QdqInt8Transform
             var cast = form.CastHalfToFloat && primary.ComputeType != DataType.Float && primary.QuantizedWeight is null;
             var scaleType = cast ? DataType.Float : primary.ComputeType;
 
-            // The weight once per layer, created where the first node needs it (the order of names and initializers is
-            // that of a graph without copies); an already quantized weight is kept.
+            // The weight once per layer, made where its first node needs it (so names and initializers come in the order
+            // of a graph without copies); an already quantized weight is kept.
             string? wName = null, wScale = null, wZp = null;
             float[] scales = [];
             long axis = 1;
             if (primary.QuantizedWeight is { } existing)
             {
-                (wName, wScale, wZp) = (primary.WeightInitializer, existing.Scale, existing.ZeroPoint ?? "");
+                wName = primary.WeightInitializer;
                 scales = TensorData.ReadFloats(QuantizableLayer.Tensor(root, existing.Scale, primary.WeightGraph)!);
-            }
-
-            void QuantizeWeightOnce()
-            {
-                if (wName is not null) return;
-                (var wq, scales) = QuantizeWeight(primary.ReadWeightInOut(root), (int)primary.InFeatures, (int)primary.OutFeatures);
-                wName = root.UniqueName($"{baseName}.weight_quantized");
-                wScale = root.UniqueName($"{baseName}.weight_scale");
-                wZp = root.UniqueName($"{baseName}.weight_zero_point");
-                if (primary.GemmTransB)
-                {
-                    // Keep the node's [out, in] layout; channels are then axis 0.
-                    wq = TensorData.Transpose(wq, (int)primary.InFeatures, (int)primary.OutFeatures);
-                    root.AddInitializer(TensorData.Int8s(wName, wq, primary.OutFeatures, primary.InFeatures));
-                    axis = 0;
-                }
-                else
-                {
-                    root.AddInitializer(TensorData.Int8s(wName, wq, primary.InFeatures, primary.OutFeatures));
-                }
-                root.AddInitializer(Scales(wScale, scales, scaleType, scales.Length));
-                root.AddInitializer(TensorData.Int8s(wZp, new sbyte[scales.Length], scales.Length));
             }
 
             foreach (var layer in primary.Sites)
@@ -157,11 +135,25 @@ public static class QdqInt8Transform
                     AddQdqNode(graph, form, "DequantizeLinear", [qOut, q.Input[1], q.Input[2]], dqAct, graph.UniqueName($"{baseName}.input_DequantizeLinear"));
                     layer.Node.Input[0] = dqAct;
                 }
-                if (primary.QuantizedWeight is not null) { graph.Invalidate(); continue; } // the weight's own DequantizeLinear stays
+                if (primary.QuantizedWeight is not null)
+                {
+                    graph.Invalidate(); // the weight's own DequantizeLinear stays
+                    continue;
+                }
 
-                QuantizeWeightOnce();
+                if (wName is null)
+                {
+                    wName = graph.UniqueName($"{baseName}.weight_quantized");
+                    wScale = graph.UniqueName($"{baseName}.weight_scale");
+                    wZp = graph.UniqueName($"{baseName}.weight_zero_point");
+                    (var wq, scales, axis) = Int8Weights.ForLayer(graph, primary, wName);
+                    graph.AddInitializer(wq);
+                    graph.AddInitializer(Scales(wScale, scales, scaleType, scales.Length));
+                    graph.AddInitializer(TensorData.Int8s(wZp, new sbyte[scales.Length], scales.Length));
+                }
                 var dqW = graph.UniqueName($"{baseName}.weight_dequantized");
-                AddQdqNode(graph, form, "DequantizeLinear", [wName!, wScale!, wZp!], dqW, graph.UniqueName($"{baseName}.weight_DequantizeLinear"), Attr.Int("axis", axis));
+                AddQdqNode(graph, form, "DequantizeLinear", [wName, wScale!, wZp!], dqW, graph.UniqueName($"{baseName}.weight_DequantizeLinear"), Attr.Int("axis", axis));
+
                 layer.Node.Input[1] = dqW;
                 if (cast)
                 {
@@ -203,21 +195,5 @@ public static class QdqInt8Transform
     {
         var bits = BitConverter.SingleToUInt32Bits(v);
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-    }
-
-    /// <summary>Symmetric int8 per output channel: scale_j = max_i |W[i,j]| / 127, q = round(W / scale) in [-127, 127].</summary>
-    public static (sbyte[] Values, float[] Scales) QuantizeWeight(float[] wInOut, int inFeatures, int outFeatures)
-    {
-        var scales = new float[outFeatures];
-        for (var i = 0; i < inFeatures; i++)
-            for (var j = 0; j < outFeatures; j++)
-                scales[j] = Math.Max(scales[j], MathF.Abs(wInOut[i * outFeatures + j]));
-        for (var j = 0; j < outFeatures; j++)
-            scales[j] = scales[j] > 0 ? scales[j] / 127f : 1f;
-        var q = new sbyte[wInOut.Length];
-        for (var i = 0; i < inFeatures; i++)
-            for (var j = 0; j < outFeatures; j++)
-                q[i * outFeatures + j] = (sbyte)Math.Clamp((int)MathF.Round(wInOut[i * outFeatures + j] / scales[j], MidpointRounding.ToEven), -127, 127);
-        return (q, scales);
     }
 }

@@ -164,14 +164,8 @@ public static class WholeGraphFp16Transform
     }
 
     /// <summary>fp32 → fp16, round to nearest even, clamped to ±65504 so that no finite value becomes infinite.</summary>
-    public static TensorProto ToHalf(TensorProto t)
-    {
-        var f = TensorData.ReadFloats(t);
-        var h = new Half[f.Length];
-        for (var i = 0; i < f.Length; i++)
-            h[i] = float.IsFinite(f[i]) ? (Half)Math.Clamp(f[i], -65504f, 65504f) : (Half)f[i];
-        return TensorData.Halves(t.Name, h, t.Dims.ToArray());
-    }
+    public static TensorProto ToHalf(TensorProto t) =>
+        Fp16Transform.Lazy(t.Name, t.Dims.ToArray(), () => Fp16Transform.HalfBytes(TensorData.ReadFloats(t), clampToFinite: true));
 
     /// <summary>Element types of every tensor from the graph's inputs, initializers and per-op rules; null when an op is unknown.</summary>
     private static Dictionary<string, int>? InferTypes(GraphProto g)

@@ -64,10 +64,11 @@ public sealed class PreQuantizedWeightTests(CompileFixture f) : IClassFixture<Co
             var axis = l.WeightTransposed ? 0 : 1;
             var inOut = axis == 1 ? stored : TensorData.Transpose(stored, rows, cols);
             original[l.Name] = inOut;
-            var (q, scales) = QdqInt8Transform.QuantizeWeight(inOut, (int)l.InFeatures, (int)l.OutFeatures);
-            var qStored = axis == 1 ? q : TensorData.Transpose(q, (int)l.InFeatures, (int)l.OutFeatures);
+            var scales = Int8Weights.Scales(inOut, (int)l.InFeatures, (int)l.OutFeatures, channelsAreRows: false);
+            var q = Int8Weights.Quantize(inOut, (int)l.InFeatures, (int)l.OutFeatures, channelsAreRows: false, scales);
+            var qStored = axis == 1 ? q : Int8Weights.Transpose(q, (int)l.InFeatures, (int)l.OutFeatures);
             var name = l.Name + ".weight_int8";
-            graph.AddInitializer(TensorData.Int8s(name, qStored, rows, cols));
+            graph.AddInitializer(TensorData.Create(name, (ReadOnlySpan<byte>)qStored, [rows, cols], TensorProto.Types.DataType.Int8));
             graph.AddInitializer(TensorData.Floats(name + "_scale", scales, scales.Length));
             var dqOut = name + "_dequantized";
             graph.AddNode("DequantizeLinear", [name, name + "_scale"], [dqOut], name + "_DequantizeLinear", Attr.Int("axis", axis));
