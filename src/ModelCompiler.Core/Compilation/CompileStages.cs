@@ -312,7 +312,7 @@ public static class CompileStages
         var result = attempt.Result;
         foreach (var p in result.Providers.Where(p => p.Status != ProviderStatus.Ok))
             s.Reporter.Warning($"{s.Spec.Validation.Location}: warning MC3005: execution provider '{p.Provider}' was not validated ({p.Status.ToString().ToLowerInvariant()}): {p.Reason}");
-        var int8Count = result.Int8Layers;
+        var int8Count = result.Int8Nodes;
         if (int8Count > 0 && result.Providers.Any(p => p.Provider == ExecutionProviders.Cpu && p.Status == ProviderStatus.Ok))
         {
             var fused = FusionCheck.CountFusedInt8(attempt.StagedModel, s.Staging);

@@ -203,6 +203,8 @@ public sealed class MergedDecoderTests : IClassFixture<CompileFixture>
         Assert.DoesNotContain(q.Graph.Initializer, t => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Count == 2 && t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Name != "model.embed_tokens.weight");
         // ORT's CPU optimizer fuses the QDQ MatMuls inside both branches.
         Assert.Equal(72, result.Int8FusedOnCpu);
+        Assert.Equal(72, result.Int8Nodes);
+        Assert.DoesNotContain(reporter.Warnings, w => w.Contains("MC3020", StringComparison.Ordinal));
 
         // Generation through both branches gives the tokens of the unmerged INT8 model.
         using var a = new DecoderSession(plain.Options.OutputPath, Deterministic.SessionOptions());
