@@ -213,4 +213,23 @@ public sealed class MergedDecoderTests : IClassFixture<CompileFixture>
         var tb = TextGenerator.Generate(b, [1], 24).ToList();
         Assert.Equal(ta, tb);
     }
+
+    [Fact]
+    public void Fp16_fallback_layers_get_their_casts_in_both_branches_and_one_shared_fp16_weight()
+    {
+        var yaml = CompileFixture.Yaml("  kind: all-int8\n  exclude: [\"*.down_proj\", \"lm_head\"]", "fp16", calibTokens: 1024, evalTokens: 1024);
+        var plain = _f.Compile("merged-ref-mixed", yaml);
+        var result = QuantizationCompiler.Compile(new CompileOptions(_merged, _f.Spec("merged-mixed", yaml), Path.Combine(_f.Dir, "out", "merged-mixed.onnx")), new CompileFixture.SilentReporter());
+
+        Assert.True(result.Passed);
+        Assert.Equal((30, 6), (result.Int8Layers, result.Decisions.Count(d => d.Precision == ModelCompiler.Policies.LayerPrecision.Fp16)));
+        Assert.Equal(plain.Providers[0].QuantizedPerplexity, result.Providers[0].QuantizedPerplexity, 1e-6);
+        var q = OnnxModelIO.Load(result.Options.OutputPath);
+        Assert.Equal(6, q.Graph.Initializer.Count(t => t.DataType == (int)TensorProto.Types.DataType.Float16 && t.Name.EndsWith(".weight_fp16", StringComparison.Ordinal)));
+        foreach (var branch in new[] { "then_branch", "else_branch" })
+        {
+            var g = MergedDecoder.BranchOf(q, branch);
+            Assert.Equal(6, g.Node.Count(n => n.OpType == "MatMul" && n.Input[1].EndsWith(".weight_fp16", StringComparison.Ordinal)));
+        }
+    }
 }
