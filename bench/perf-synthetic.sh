@@ -21,8 +21,8 @@ heads=$(( dim / 64 ))
   --vocab "$vocab" --seed 1 --spike-layers 0,$(( layers - 1 )) --output "$work/fp32.onnx" >&2
 echo "{\"model_bytes\": $(du -cb "$work"/fp32.onnx* | tail -1 | cut -f1)}"
 
+source "$root/bench/lib/compile-json.sh"
 compile() { # name, policy yaml, fallback
-  [[ -f "$work/$1.onnx" ]] && return 0
   cat > "$work/$1.yaml" <<YAML
 target: cpu
 calibration:
@@ -33,17 +33,7 @@ policy:
 $2
 fallback: $3
 YAML
-  /usr/bin/time -f '%M %e' -o "$work/$1.time" \
-    $modelc compile --model "$work/fp32.onnx" --spec "$work/$1.yaml" -o "$work/$1.onnx" --threads 2 --gates-as-warnings --json 2> "$work/$1.err" > "$work/$1.json"
-  python3 - "$1" "$work/$1.json" "$work/$1.time" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[2])); rss_kb, wall = open(sys.argv[3]).read().split()
-p = j["providers"][0]
-print(json.dumps({"name": sys.argv[1], **{k: j[k] for k in ("int8_layers", "layers", "timings_seconds", "wall_seconds", "forward_seconds", "peak_rss_bytes")},
-                  "process_wall_seconds": float(wall), "process_peak_rss_bytes": int(rss_kb) * 1024,
-                  "perplexity_increase_pct": p["perplexity_increase_pct"], "mean_kl": p["mean_kl_divergence"], "top1": p["top1_agreement"]}))
-PY
-  tail -1 "$work/$1.err"
+  compile_json "$1" "$work/fp32.onnx" "$work/$1.yaml"
 }
 compile int8 "  kind: all-int8" fp32
 compile mixed "  kind: spike" fp32

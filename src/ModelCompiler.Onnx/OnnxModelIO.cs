@@ -124,10 +124,16 @@ public static class OnnxModelIO
         var copy = model.Clone();
         AtomicFile.Write(dataPath, data =>
         {
-            foreach (var tensor in AllTensors(copy.Graph))
+            var large = AllTensors(copy.Graph).Where(t => t.RawData.Length >= options.ExternalDataMinTensorBytes).ToList();
+            // Lazy tensors are produced (read or computed) one ahead, on another thread, while the previous one is
+            // written: at most two tensors' bytes are held, and the order and bytes of the file are those of a plain loop.
+            Task<ReadOnlyMemory<byte>>? ahead = null;
+            for (var i = 0; i < large.Count; i++)
             {
-                var bytes = tensor.RawData;
-                if (bytes.Length < options.ExternalDataMinTensorBytes) continue;
+                var tensor = large[i];
+                var bytes = ahead is null ? Bytes(tensor) : ahead.GetAwaiter().GetResult();
+                var following = i + 1 < large.Count ? large[i + 1] : null;
+                ahead = following is not null && LazyTensorBytes.IsLazy(following) ? Task.Run(() => Bytes(following)) : null;
                 var pad = (ExternalAlignment - data.Position % ExternalAlignment) % ExternalAlignment;
                 if (pad > 0) data.Write(new byte[pad]);
                 var offset = data.Position;
@@ -143,6 +149,10 @@ public static class OnnxModelIO
         AtomicFile.Write(fullPath, s => copy.WriteTo(s));
         return dataPath;
     }
+
+    /// <summary>A tensor's bytes, produced once when they are lazy (a fresh array, not copied again), else the bytes held.</summary>
+    private static ReadOnlyMemory<byte> Bytes(TensorProto tensor) =>
+        MemoryMarshal.TryGetMemoryManager<byte, LazyTensorBytes>(tensor.RawData.Memory, out var lazy) ? lazy.Produced() : tensor.RawData.Memory;
 
     /// <summary>
     /// A copy of <paramref name="model"/> in which every tensor loaded lazily (<see cref="Load"/> with
@@ -294,6 +304,9 @@ public abstract class LazyTensorBytes : MemoryManager<byte>
 
     /// <summary>A fresh copy of the bytes.</summary>
     public override Span<byte> GetSpan() => Next();
+
+    /// <summary>A fresh copy of the bytes, as the array itself.</summary>
+    public byte[] Produced() => Next();
 
     /// <summary>Bytes handed out since the last collection. The copies die young but are large-object-heap arrays,
     /// which the GC collects only in full collections: without a nudge a pass over a model's weights keeps most of them.</summary>

@@ -41,7 +41,9 @@ public static class Llama2cImporter
     /// <summary>
     /// Imports the checkpoint and writes the model and, when given, its tokenizer beside it, committed as one set
     /// (<see cref="ImportOutputs"/>). The tokenizer is parsed first (a truncated or corrupt one is MC1021, one of another
-    /// vocabulary size MC1022) and the bytes that were checked are the bytes copied.
+    /// vocabulary size MC1022) and the bytes that were checked are the bytes copied. Weights are streamed: each is read
+    /// from the checkpoint when the model is saved, so memory holds about one tensor; the returned model's weights
+    /// are read from the checkpoint again whenever asked for.
     /// </summary>
     public static ModelProto Import(string checkpointPath, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null, int opset = Opset)
     {
@@ -49,9 +51,9 @@ public static class Llama2cImporter
             throw new ModelCompilerException("MC1018", $"the importer writes opset {string.Join(" or ", Opsets)}, not {opset}.", Path.GetFullPath(checkpointPath));
         if (tokenizerPath is not null && !File.Exists(tokenizerPath))
             throw new ModelCompilerException("MC1001", "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
-        var checkpoint = Llama2cCheckpoint.Load(checkpointPath);
+        var checkpoint = Llama2cCheckpoint.Open(checkpointPath);
         var tokenizer = tokenizerPath is null ? null : ReadTokenizer(tokenizerPath, checkpoint.Config.VocabSize);
-        var model = Build(checkpoint, tokenizerPath is null ? null : Path.GetFileName(TokenizerPathFor(outputPath)), opset: opset);
+        var model = Build(checkpoint, tokenizerPath is null ? null : Path.GetFileName(TokenizerPathFor(outputPath)), lazy: true, opset: opset);
         model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKeys.Source, Value = "llama2.c:" + Path.GetFileName(checkpointPath) });
         ImportOutputs.Write(model, tokenizer, outputPath, saveOptions);
         return model;
@@ -71,12 +73,16 @@ public static class Llama2cImporter
         return bytes;
     }
 
-    /// <param name="consumeWeights">When true, each per-layer array of <paramref name="ckpt"/> is replaced by an empty one
-    /// as soon as its initializer exists, so that a large model is not held twice; the checkpoint is unusable afterwards.</param>
-    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName, bool consumeWeights = false, int opset = Opset)
+    /// <summary>The graph of an in-memory checkpoint, every weight held in the model.</summary>
+    public static ModelProto Build(Llama2cCheckpoint ckpt, string? tokenizerFileName, int opset = Opset) =>
+        Build(ckpt, tokenizerFileName, lazy: false, opset);
+
+    /// <param name="lazy">When true, no weight is held: each initializer's bytes are asked of <paramref name="weights"/>
+    /// whenever they are read (<see cref="ComputedTensorBytes"/>), e.g. one tensor at a time while the model is saved.</param>
+    public static ModelProto Build(ILlamaWeights weights, string? tokenizerFileName, bool lazy, int opset = Opset)
     {
-        var c = ckpt.Config;
-        var b = new Builder(c, consumeWeights, opset);
+        var c = weights.Config;
+        var b = new Builder(weights, lazy, opset);
         var model = new ModelProto
         {
             IrVersion = 8,
@@ -92,18 +98,34 @@ public static class Llama2cImporter
         Meta(MetadataKeys.MaxPositions, c.MaxSeqLen.ToString(CultureInfo.InvariantCulture));
         if (tokenizerFileName is not null) Meta(MetadataKeys.Tokenizer, tokenizerFileName);
 
-        b.BuildGraph(ckpt);
+        b.BuildGraph();
         if (opset < 13) b.Graph.RemoveUnusedInitializers(); // the Unsqueeze axes constants
         return model;
     }
 
-    private sealed class Builder(Llama2cConfig c, bool consumeWeights, int opset)
+    /// <summary>fp32 values as little-endian bytes (a tensor's raw data).</summary>
+    internal static byte[] AsBytes(ReadOnlySpan<float> values) => MemoryMarshal.AsBytes(values).ToArray();
+
+    /// <summary>A [rows][cols] matrix's transpose, [cols][rows], as a tensor's bytes: llama2.c's [out][in] to MatMul's [in][out].</summary>
+    internal static byte[] TransposedBytes(ReadOnlySpan<float> rowsCols, int rows, int cols)
     {
+        var bytes = new byte[(long)rows * cols * sizeof(float)];
+        var t = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+        for (var r = 0; r < rows; r++)
+            for (var k = 0; k < cols; k++)
+                t[k * rows + r] = rowsCols[r * cols + k];
+        return bytes;
+    }
+
+    private sealed class Builder(ILlamaWeights weights, bool lazy, int opset)
+    {
+        private readonly Llama2cConfig c = weights.Config;
+
         public OnnxGraph Graph { get; } = new(new GraphProto { Name = "llama2c" });
 
         private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
 
-        public void BuildGraph(Llama2cCheckpoint w)
+        public void BuildGraph()
         {
             var g = Graph.Proto;
             g.Input.Add(TensorInfo("input_ids", DataType.Int64, "batch", "sequence_length"));
@@ -121,10 +143,10 @@ public static class Llama2cImporter
                 g.Output.Add(TensorInfo($"present.{i}.value", DataType.Float, "batch", c.KvHeads, "total_sequence_length", c.HeadDim));
             }
 
-            Graph.AddInitializer(TensorData.Floats("model.embed_tokens.weight", w.TokenEmbedding, c.VocabSize, c.Dim));
+            Weight("model.embed_tokens.weight", LlamaTensor.Embedding, 0, c.VocabSize, c.Dim);
             var half = c.HeadDim / 2;
-            Graph.AddInitializer(TensorData.Floats("model.rotary_emb.cos_cached", w.FreqCisReal, c.MaxSeqLen, half));
-            Graph.AddInitializer(TensorData.Floats("model.rotary_emb.sin_cached", w.FreqCisImag, c.MaxSeqLen, half));
+            Weight("model.rotary_emb.cos_cached", LlamaTensor.RopeCos, 0, c.MaxSeqLen, half);
+            Weight("model.rotary_emb.sin_cached", LlamaTensor.RopeSin, 0, c.MaxSeqLen, half);
 
             var hidden = Node("Gather", "/model/embed_tokens/Gather", ["model.embed_tokens.weight", "input_ids"]);
 
@@ -140,10 +162,10 @@ public static class Llama2cImporter
             {
                 var p = $"/model/layers.{i}";
                 var m = $"model.layers.{i}";
-                var x = RmsNorm(hidden, $"{p}/input_layernorm", $"{m}.input_layernorm.weight", Take(w.RmsAtt, i));
-                var q = Projection(x, $"{p}/self_attn/q_proj", $"{m}.self_attn.q_proj.weight", Take(w.Wq, i), c.Dim, c.Dim);
-                var k = Projection(x, $"{p}/self_attn/k_proj", $"{m}.self_attn.k_proj.weight", Take(w.Wk, i), c.Dim, c.KvDim);
-                var v = Projection(x, $"{p}/self_attn/v_proj", $"{m}.self_attn.v_proj.weight", Take(w.Wv, i), c.Dim, c.KvDim);
+                var x = RmsNorm(hidden, $"{p}/input_layernorm", $"{m}.input_layernorm.weight", LlamaTensor.RmsAtt, i);
+                var q = Projection(x, $"{p}/self_attn/q_proj", $"{m}.self_attn.q_proj.weight", LlamaTensor.Wq, i, c.Dim, c.Dim);
+                var k = Projection(x, $"{p}/self_attn/k_proj", $"{m}.self_attn.k_proj.weight", LlamaTensor.Wk, i, c.Dim, c.KvDim);
+                var v = Projection(x, $"{p}/self_attn/v_proj", $"{m}.self_attn.v_proj.weight", LlamaTensor.Wv, i, c.Dim, c.KvDim);
 
                 q = Rotary(SplitHeads(q, c.Heads, $"{p}/self_attn/q"), cos, sin, $"{p}/self_attn/q_rotary");
                 k = Rotary(SplitHeads(k, c.KvHeads, $"{p}/self_attn/k"), cos, sin, $"{p}/self_attn/k_rotary");
@@ -162,19 +184,19 @@ public static class Llama2cImporter
                 var ctx = Node("MatMul", $"{p}/self_attn/context/MatMul", [probs, vAll]);
                 ctx = Node("Transpose", $"{p}/self_attn/context/Transpose", [ctx], attrs: Attr.Ints("perm", 0, 2, 1, 3));
                 ctx = Node("Reshape", $"{p}/self_attn/context/Reshape", [ctx, Const64("shape_merge_heads", 0, 0, c.Dim)]);
-                var attnOut = Projection(ctx, $"{p}/self_attn/o_proj", $"{m}.self_attn.o_proj.weight", Take(w.Wo, i), c.Dim, c.Dim);
+                var attnOut = Projection(ctx, $"{p}/self_attn/o_proj", $"{m}.self_attn.o_proj.weight", LlamaTensor.Wo, i, c.Dim, c.Dim);
                 hidden = Node("Add", $"{p}/self_attn/residual/Add", [hidden, attnOut]);
 
-                x = RmsNorm(hidden, $"{p}/post_attention_layernorm", $"{m}.post_attention_layernorm.weight", Take(w.RmsFfn, i));
-                var gate = Projection(x, $"{p}/mlp/gate_proj", $"{m}.mlp.gate_proj.weight", Take(w.W1, i), c.Dim, c.HiddenDim);
-                var up = Projection(x, $"{p}/mlp/up_proj", $"{m}.mlp.up_proj.weight", Take(w.W3, i), c.Dim, c.HiddenDim);
+                x = RmsNorm(hidden, $"{p}/post_attention_layernorm", $"{m}.post_attention_layernorm.weight", LlamaTensor.RmsFfn, i);
+                var gate = Projection(x, $"{p}/mlp/gate_proj", $"{m}.mlp.gate_proj.weight", LlamaTensor.W1, i, c.Dim, c.HiddenDim);
+                var up = Projection(x, $"{p}/mlp/up_proj", $"{m}.mlp.up_proj.weight", LlamaTensor.W3, i, c.Dim, c.HiddenDim);
                 var silu = Node("Mul", $"{p}/mlp/act_fn/Mul", [gate, Node("Sigmoid", $"{p}/mlp/act_fn/Sigmoid", [gate])]);
                 var prod = Node("Mul", $"{p}/mlp/Mul", [silu, up]);
-                var down = Projection(prod, $"{p}/mlp/down_proj", $"{m}.mlp.down_proj.weight", Take(w.W2, i), c.HiddenDim, c.Dim);
+                var down = Projection(prod, $"{p}/mlp/down_proj", $"{m}.mlp.down_proj.weight", LlamaTensor.W2, i, c.HiddenDim, c.Dim);
                 hidden = Node("Add", $"{p}/mlp/residual/Add", [hidden, down]);
             }
 
-            var final = RmsNorm(hidden, "/model/norm", "model.norm.weight", w.RmsFinal);
+            var final = RmsNorm(hidden, "/model/norm", "model.norm.weight", LlamaTensor.RmsFinal, 0);
             string lmHeadWeight;
             if (c.SharedClassifier)
             {
@@ -184,16 +206,29 @@ public static class Llama2cImporter
             else
             {
                 lmHeadWeight = "lm_head.weight";
-                Graph.AddInitializer(TensorData.Floats(lmHeadWeight, TensorData.Transpose(w.Classifier, c.VocabSize, c.Dim), c.Dim, c.VocabSize));
+                Weight(lmHeadWeight, LlamaTensor.Classifier, 0, c.Dim, c.VocabSize);
             }
             Node("MatMul", "/lm_head/MatMul", [final, lmHeadWeight], "logits");
         }
 
-        private float[] Take(float[][] perLayer, int layer)
+        /// <summary>An fp32 initializer whose bytes come from the weight source, now or (lazy) whenever read.</summary>
+        private void Weight(string name, LlamaTensor kind, int layer, params long[] dims)
         {
-            var a = perLayer[layer];
-            if (consumeWeights) perLayer[layer] = [];
-            return a;
+            var length = checked((int)(dims.Aggregate(1L, (n, d) => n * d) * sizeof(float)));
+            var t = new TensorProto { Name = name, DataType = (int)DataType.Float };
+            t.Dims.Add(dims);
+            if (lazy)
+            {
+                t.RawData = new ComputedTensorBytes(length, () => weights.Bytes(kind, layer)).AsByteString();
+            }
+            else
+            {
+                var bytes = weights.Bytes(kind, layer);
+                if (bytes.Length != length)
+                    throw new InvalidOperationException($"weight source gave {bytes.Length} bytes for {name}, expected {length}");
+                t.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+            }
+            Graph.AddInitializer(t);
         }
 
         /// <summary>
@@ -215,28 +250,18 @@ public static class Llama2cImporter
             return Node("And", $"{p}/And", [causal, keep]);                                             // [batch, 1, seq, total]
         }
 
-        private string RmsNorm(string x, string prefix, string weightName, float[] weight)
+        private string RmsNorm(string x, string prefix, string weightName, LlamaTensor kind, int layer)
         {
-            Graph.AddInitializer(TensorData.Floats(weightName, weight, weight.Length));
+            Weight(weightName, kind, layer, c.Dim);
             var sq = Node("Mul", $"{prefix}/Pow", [x, x]);
             var mean = Node("ReduceMean", $"{prefix}/ReduceMean", [sq], attrs: [Attr.Ints("axes", -1), Attr.Int("keepdims", 1)]);
             var rstd = Node("Reciprocal", $"{prefix}/Reciprocal", [Node("Sqrt", $"{prefix}/Sqrt", [Node("Add", $"{prefix}/Add", [mean, ConstF("rms_eps", 1e-5f)])])]);
             return Node("Mul", $"{prefix}/Mul_1", [Node("Mul", $"{prefix}/Mul", [x, rstd]), weightName]);
         }
 
-        private string Projection(string x, string prefix, string weightName, float[] weightOutIn, int inDim, int outDim)
+        private string Projection(string x, string prefix, string weightName, LlamaTensor kind, int layer, int inDim, int outDim)
         {
-            // llama2.c stores W as [out][in] (y = W x); MatMul wants [in][out]. Transposed straight into the tensor's
-            // bytes: one copy of each weight, not two, which matters for large models.
-            var bytes = new byte[(long)weightOutIn.Length * sizeof(float)];
-            var inOut = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
-            for (var o = 0; o < outDim; o++)
-                for (var i = 0; i < inDim; i++)
-                    inOut[i * outDim + o] = weightOutIn[o * inDim + i];
-            var t = new TensorProto { Name = weightName, DataType = (int)DataType.Float, RawData = UnsafeByteOperations.UnsafeWrap(bytes) };
-            t.Dims.Add(inDim);
-            t.Dims.Add(outDim);
-            Graph.AddInitializer(t);
+            Weight(weightName, kind, layer, inDim, outDim);
             return Node("MatMul", $"{prefix}/MatMul", [x, weightName]);
         }
 

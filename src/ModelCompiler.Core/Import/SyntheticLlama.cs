@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using System.Globalization;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using ModelCompiler.Onnx;
 using ModelCompiler.Onnx.Proto;
 using ModelCompiler.Tokenization;
@@ -40,9 +43,11 @@ public sealed record PlantedSpike(int Layer, int[] HiddenUnits, int[] ResidualCh
 /// <summary>
 /// Generates LLaMA-style decoders with random weights scaled like an initialised model (GPT-2 style: N(0, 0.02),
 /// residual-writing projections scaled by 1/sqrt(2·layers), RMSNorm weights near 1, tied classifier) and, on request,
-/// "massive activations" planted in chosen layers, then builds the ONNX graph with <see cref="Llama2cImporter.Build"/>.
-/// Every tensor has its own random stream derived from the seed, so the same seed gives byte-identical models and
-/// planting spikes changes only the planted rows and columns.
+/// "massive activations" planted in chosen layers, then builds the ONNX graph with
+/// <see cref="Llama2cImporter.Build(ILlamaWeights, string?, bool, int)"/>. Each weight is generated when the model is
+/// saved, one tensor at a time, every row of it from its own random stream derived from (seed, tensor, layer, row): the
+/// same seed gives byte-identical models whatever the thread count, and planting spikes changes only the planted rows
+/// and columns.
 /// </summary>
 public static class SyntheticLlama
 {
@@ -75,7 +80,7 @@ public static class SyntheticLlama
 
     private enum Stream : ulong
     {
-        Embedding = 1, Direction, RmsAtt, Wq, Wk, Wv, Wo, RmsFfn, W1, W2, W3, RmsFinal, SpikePlan, SpikeSigns, HeavyTails,
+        Embedding = 1, Direction, RmsAtt, Wq, Wk, Wv, Wo, RmsFfn, W1, W2, W3, RmsFinal, SpikePlan, SpikeSigns, HeavyTails, HeavyTailSigns,
     }
 
     /// <summary>Checks the settings; MC1010 for sizes, MC1011 for shapes that do not fit, MC1012 for spike layers.</summary>
@@ -128,70 +133,36 @@ public static class SyntheticLlama
         return SpikeLayersOf(o).Select(l => PlanSpike(o, l)).ToList();
     }
 
-    /// <summary>The llama2.c checkpoint (fp32, [out][in] weights) the settings describe.</summary>
-    public static Llama2cCheckpoint CreateCheckpoint(SyntheticLlamaOptions o)
+    /// <summary>
+    /// The weights the settings describe, as a source that holds none: each tensor is generated when asked for, its
+    /// rows split across up to <paramref name="maxThreads"/> threads (default: all cores). Every row has its own random
+    /// stream, so the bytes do not depend on the thread count.
+    /// </summary>
+    public static ILlamaWeights Weights(SyntheticLlamaOptions o, int? maxThreads = null)
     {
         Validate(o);
-        int dim = o.Dim, hidden = o.HiddenDim, layers = o.Layers, kvDim = o.KvDim;
-        var residualStd = InitStd / Math.Sqrt(2.0 * layers);
-
-        var u = UnitDirection(o);
-        var embedding = Normal(o, Stream.Embedding, 0, (long)o.VocabSize * dim, InitStd);
-        var common = CommonComponent * InitStd * Math.Sqrt(dim);
-        for (long t = 0; t < o.VocabSize; t++)
-            for (var c = 0; c < dim; c++)
-                embedding[t * dim + c] += (float)(common * u[c]);
-
-        float[][] PerLayer(Stream s, long n, double std, double mean = 0)
-        {
-            var a = new float[layers][];
-            Parallel.For(0, layers, l => a[l] = Normal(o, s, l, n, std, mean));
-            return a;
-        }
-        var rmsAtt = PerLayer(Stream.RmsAtt, dim, NormStd, 1);
-        var wq = PerLayer(Stream.Wq, (long)dim * dim, InitStd);
-        var wk = PerLayer(Stream.Wk, (long)kvDim * dim, InitStd);
-        var wv = PerLayer(Stream.Wv, (long)kvDim * dim, InitStd);
-        var wo = PerLayer(Stream.Wo, (long)dim * dim, residualStd);
-        var rmsFfn = PerLayer(Stream.RmsFfn, dim, NormStd, 1);
-        var w1 = PerLayer(Stream.W1, (long)hidden * dim, InitStd);
-        var w2 = PerLayer(Stream.W2, (long)dim * hidden, residualStd);
-        var w3 = PerLayer(Stream.W3, (long)hidden * dim, InitStd);
-        var rmsFinal = Normal(o, Stream.RmsFinal, 0, dim, NormStd, 1);
-
-        foreach (var l in SpikeLayersOf(o))
-            Plant(o, PlanSpike(o, l), u, w1[l], w2[l], w3[l]);
-        if (o.HeavyTailLayers.Count > 0)
-            PlantHeavyTails(o, embedding, w1, w3);
-
-        var (cos, sin) = RotaryTables(o.MaxSeqLen, o.HeadDim);
-        return new Llama2cCheckpoint
-        {
-            Config = new Llama2cConfig(dim, hidden, layers, o.Heads, o.KvHeads, o.VocabSize, o.MaxSeqLen, SharedClassifier: true),
-            TokenEmbedding = embedding, RmsAtt = rmsAtt, Wq = wq, Wk = wk, Wv = wv, Wo = wo,
-            RmsFfn = rmsFfn, W1 = w1, W2 = w2, W3 = w3, RmsFinal = rmsFinal,
-            FreqCisReal = cos, FreqCisImag = sin, Classifier = embedding,
-        };
+        return new Generator(o, maxThreads);
     }
 
-    /// <summary>The ONNX model: <see cref="Llama2cImporter.Build"/> of <see cref="CreateCheckpoint"/>, with the source metadata.</summary>
-    public static ModelProto Build(SyntheticLlamaOptions o, string? tokenizerFileName = null)
+    /// <summary>
+    /// The ONNX model, with the source metadata. Its weights are generated when they are read (<see cref="Weights"/>):
+    /// saving it generates them one tensor at a time, so memory holds about one tensor, never the model.
+    /// </summary>
+    public static ModelProto Build(SyntheticLlamaOptions o, string? tokenizerFileName = null, int? maxThreads = null)
     {
-        // The checkpoint is ours alone: release each layer's arrays as its initializer is made, so the weights are
-        // not held twice (measured: a 1.03B-parameter model generates within a 1.5x-fp32 GC heap limit).
-        var model = Llama2cImporter.Build(CreateCheckpoint(o), tokenizerFileName, consumeWeights: true);
+        var model = Llama2cImporter.Build(Weights(o, maxThreads), tokenizerFileName, lazy: true);
         model.MetadataProps.Add(new StringStringEntryProto { Key = Llama2cImporter.MetadataKeys.Source, Value = Describe(o) });
         return model;
     }
 
     /// <summary>Generates the model and writes it (and, when given, the tokenizer beside it, checked against the vocabulary).</summary>
-    public static ModelProto Generate(SyntheticLlamaOptions o, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null)
+    public static ModelProto Generate(SyntheticLlamaOptions o, string? tokenizerPath, string outputPath, SaveOptions? saveOptions = null, int? maxThreads = null)
     {
         Validate(o);
         if (tokenizerPath is not null && !File.Exists(tokenizerPath))
             throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound, "tokenizer file not found; check the path.", Path.GetFullPath(tokenizerPath));
         var tokenizer = tokenizerPath is null ? null : Llama2cImporter.ReadTokenizer(tokenizerPath, o.VocabSize);
-        var model = Build(o, tokenizer is null ? null : Path.GetFileName(Llama2cImporter.TokenizerPathFor(outputPath)));
+        var model = Build(o, tokenizer is null ? null : Path.GetFileName(Llama2cImporter.TokenizerPathFor(outputPath)), maxThreads);
         ImportOutputs.Write(model, tokenizer, outputPath, saveOptions);
         return model;
     }
@@ -238,14 +209,16 @@ public static class SyntheticLlama
     }
 
     /// <summary>
-    /// Gate and up rows of each planted unit point along u, so the unit's gate is about gain × a normal unit's gate
-    /// standard deviation on most tokens and its down_proj input about the square of that; its down_proj column is
-    /// zero except for the residual channels, sized so that they end up holding about <see cref="ResidualSpikeShare"/>
-    /// of the residual's energy (one channel: about 3·sqrt(dim) times the RMS of the others).
+    /// What a planted spike writes into its layer's FFN. Gate and up columns of each planted unit point along u, so the
+    /// unit's gate is about gain × a normal unit's gate standard deviation on most tokens and its down_proj input about
+    /// the square of that; its down_proj row is zero except for the residual channels, sized so that they end up holding
+    /// about <see cref="ResidualSpikeShare"/> of the residual's energy (one channel: about 3·sqrt(dim) times the RMS of the others).
     /// </summary>
-    private static void Plant(SyntheticLlamaOptions o, PlantedSpike spike, double[] u, float[] w1, float[] w2, float[] w3)
+    private sealed record SpikeWeights(PlantedSpike Spike, double[] RowScale, double[] UpSign, int[] Channel, double[] Down);
+
+    private static SpikeWeights PlanWeights(SyntheticLlamaOptions o, PlantedSpike spike)
     {
-        int dim = o.Dim, hidden = o.HiddenDim;
+        var dim = o.Dim;
         // A normal unit's gate: N(0, 0.02) row · x with RMS(x) ≈ 1.
         var normalGate = InitStd * Math.Sqrt(dim);
         // u · rmsnorm(embedding) ≈ common / rms(embedding) = c·sqrt(dim) / sqrt(1 + c²).
@@ -255,61 +228,40 @@ public static class SyntheticLlama
 
         var rng = new SplitMix64(o.Seed, Stream.SpikeSigns, spike.Layer);
         var channelSign = spike.ResidualChannels.Select(_ => rng.Below(2) == 0 ? 1.0 : -1.0).ToArray();
-        for (var k = 0; k < spike.HiddenUnits.Length; k++)
+        var units = spike.HiddenUnits.Length;
+        var (rowScale, upSign, channel, down) = (new double[units], new double[units], new int[units], new double[units]);
+        for (var k = 0; k < units; k++)
         {
-            var j = spike.HiddenUnits[k];
-            var upSign = rng.Below(2) == 0 ? 1.0 : -1.0;
+            upSign[k] = rng.Below(2) == 0 ? 1.0 : -1.0;
             var gate = spike.Gains[k] * normalGate;
-            var rowScale = gate / projection;
-            for (var c = 0; c < dim; c++)
-            {
-                w1[(long)j * dim + c] = (float)(rowScale * u[c]);
-                w3[(long)j * dim + c] = (float)(upSign * rowScale * u[c]);
-            }
-            var product = gate / (1 + Math.Exp(-gate)) * upSign * gate;   // silu(gate) · up
-            var channel = k % spike.ResidualChannels.Length;
-            var writers = (spike.HiddenUnits.Length - channel + spike.ResidualChannels.Length - 1) / spike.ResidualChannels.Length;
-            for (var r = 0; r < dim; r++) w2[(long)r * hidden + j] = 0f;
-            w2[(long)spike.ResidualChannels[channel] * hidden + j] = (float)(channelSign[channel] * residualTarget / (writers * product));
+            rowScale[k] = gate / projection;
+            var product = gate / (1 + Math.Exp(-gate)) * upSign[k] * gate;   // silu(gate) · up
+            var ch = k % spike.ResidualChannels.Length;
+            var writers = (units - ch + spike.ResidualChannels.Length - 1) / spike.ResidualChannels.Length;
+            channel[k] = spike.ResidualChannels[ch];
+            down[k] = channelSign[ch] * residualTarget / (writers * product);
         }
+        return new SpikeWeights(spike, rowScale, upSign, channel, down);
     }
 
     /// <summary>Share of the vocabulary whose embeddings lean along the heavy-tail direction.</summary>
     private const double TriggerShare = 0.03;
 
     /// <summary>
-    /// Trigger tokens (3% of the vocabulary, by the seed) get 0.8 of their norm along a direction w; every gate and up
-    /// row of a heavy-tail layer gets w scaled so that a trigger token moves it by about five times a normal unit's
-    /// gate. Every channel of the down_proj input then takes large values on trigger tokens only: heavy tails spread
-    /// over channels (a low spike score) with a high kurtosis, the shape trained models show.
+    /// Trigger tokens (3% of the vocabulary, by the seed; one may be drawn twice) get 0.8 of their norm along a
+    /// direction w; every gate and up column of a heavy-tail layer gets w scaled so that a trigger token moves it by about
+    /// five times a normal unit's gate. Every channel of the down_proj input then takes large values on trigger tokens
+    /// only: heavy tails spread over channels (a low spike score) with a high kurtosis, the shape trained models show.
     /// </summary>
-    private static void PlantHeavyTails(SyntheticLlamaOptions o, float[] embedding, float[][] w1, float[][] w3)
+    private sealed record HeavyTails(double[] Direction, long[] Triggers);
+
+    private static HeavyTails PlanHeavyTails(SyntheticLlamaOptions o)
     {
-        int dim = o.Dim, hidden = o.HiddenDim;
         var rng = new SplitMix64(o.Seed, Stream.HeavyTails, 0);
-        var w = RandomUnit(ref rng, dim);
-        var triggers = Math.Max(1, (int)(TriggerShare * o.VocabSize));
-        var embeddingRms = InitStd * Math.Sqrt(1 + CommonComponent * CommonComponent);
-        for (var k = 0; k < triggers; k++)
-        {
-            var t = (long)rng.Below((ulong)o.VocabSize);
-            for (var c = 0; c < dim; c++) embedding[t * dim + c] += (float)(0.8 * Math.Sqrt(dim) * embeddingRms * 2 * w[c]);
-        }
-        // After RMSNorm a trigger token's w-component is about 0.8·sqrt(dim); a normal unit's gate std is 0.02·sqrt(dim).
-        var rowScale = 5 * InitStd * Math.Sqrt(dim) / (0.8 * Math.Sqrt(dim));
-        foreach (var l in o.HeavyTailLayers.Distinct().Order())
-        {
-            for (var j = 0; j < hidden; j++)
-            {
-                var gs = rng.Below(2) == 0 ? 1.0 : -1.0;
-                var us = rng.Below(2) == 0 ? 1.0 : -1.0;
-                for (var c = 0; c < dim; c++)
-                {
-                    w1[l][(long)j * dim + c] += (float)(gs * rowScale * w[c]);
-                    w3[l][(long)j * dim + c] += (float)(us * rowScale * w[c]);
-                }
-            }
-        }
+        var w = RandomUnit(ref rng, o.Dim);
+        var triggers = new long[Math.Max(1, (int)(TriggerShare * o.VocabSize))];
+        for (var k = 0; k < triggers.Length; k++) triggers[k] = (long)rng.Below((ulong)o.VocabSize);
+        return new HeavyTails(w, triggers);
     }
 
     private static double[] UnitDirection(SyntheticLlamaOptions o)
@@ -333,16 +285,152 @@ public static class SyntheticLlama
         return u;
     }
 
-    private static float[] Normal(SyntheticLlamaOptions o, Stream stream, int layer, long count, double std, double mean = 0)
+    /// <summary>
+    /// Generates each tensor when asked, in the ONNX layout (<see cref="ILlamaWeights"/>): normal values, row r of
+    /// tensor (stream, layer) from its own stream (seed, stream, layer, r), rows in parallel; then the tensor's planted
+    /// structure (common embedding component, spikes, heavy tails), which depends on the seed alone. The small plans
+    /// (directions, spike units, trigger tokens) are made once here; no tensor is kept.
+    /// </summary>
+    private sealed class Generator : ILlamaWeights
     {
-        var rng = new SplitMix64(o.Seed, stream, layer);
-        var a = new float[count];
-        for (long i = 0; i < count; i++) a[i] = (float)(mean + std * rng.NextGaussian());
-        return a;
+        private readonly SyntheticLlamaOptions _o;
+        private readonly ParallelOptions _parallel;
+        private readonly double[] _u;
+        private readonly Dictionary<int, SpikeWeights> _spikes;
+        private readonly HeavyTails? _tails;
+        private readonly HashSet<int> _tailLayers;
+
+        public Generator(SyntheticLlamaOptions o, int? maxThreads)
+        {
+            _o = o;
+            _parallel = new ParallelOptions { MaxDegreeOfParallelism = maxThreads is > 0 ? maxThreads.Value : -1 };
+            _u = UnitDirection(o);
+            _spikes = SpikeLayersOf(o).ToDictionary(l => l, l => PlanWeights(o, PlanSpike(o, l)));
+            _tailLayers = [.. o.HeavyTailLayers];
+            _tails = _tailLayers.Count > 0 ? PlanHeavyTails(o) : null;
+            Config = new Llama2cConfig(o.Dim, o.HiddenDim, o.Layers, o.Heads, o.KvHeads, o.VocabSize, o.MaxSeqLen, SharedClassifier: true);
+        }
+
+        public Llama2cConfig Config { get; }
+
+        public byte[] Bytes(LlamaTensor tensor, int layer)
+        {
+            int dim = _o.Dim, hidden = _o.HiddenDim, kvDim = _o.KvDim;
+            var residualStd = InitStd / Math.Sqrt(2.0 * _o.Layers);
+            switch (tensor)
+            {
+                case LlamaTensor.Embedding: return Embedding();
+                case LlamaTensor.RmsAtt: return Normal(Stream.RmsAtt, layer, 1, dim, NormStd, 1);
+                case LlamaTensor.RmsFfn: return Normal(Stream.RmsFfn, layer, 1, dim, NormStd, 1);
+                case LlamaTensor.RmsFinal: return Normal(Stream.RmsFinal, 0, 1, dim, NormStd, 1);
+                case LlamaTensor.Wq: return Normal(Stream.Wq, layer, dim, dim, InitStd);
+                case LlamaTensor.Wk: return Normal(Stream.Wk, layer, dim, kvDim, InitStd);
+                case LlamaTensor.Wv: return Normal(Stream.Wv, layer, dim, kvDim, InitStd);
+                case LlamaTensor.Wo: return Normal(Stream.Wo, layer, dim, dim, residualStd);
+                case LlamaTensor.W1: return GateOrUp(Normal(Stream.W1, layer, dim, hidden, InitStd), layer, up: false);
+                case LlamaTensor.W3: return GateOrUp(Normal(Stream.W3, layer, dim, hidden, InitStd), layer, up: true);
+                case LlamaTensor.W2: return Down(Normal(Stream.W2, layer, hidden, dim, residualStd), layer);
+                case LlamaTensor.RopeCos: return Llama2cImporter.AsBytes(RotaryTables(_o.MaxSeqLen, _o.HeadDim).Cos);
+                case LlamaTensor.RopeSin: return Llama2cImporter.AsBytes(RotaryTables(_o.MaxSeqLen, _o.HeadDim).Sin);
+                default: throw new ArgumentOutOfRangeException(nameof(tensor), tensor, "synthetic models tie the classifier to the embedding");
+            }
+        }
+
+        /// <summary>[rows][cols] values mean + std·N(0, 1), row r from stream (seed, stream, layer, r).</summary>
+        private byte[] Normal(Stream stream, int layer, int rows, int cols, double std, double mean = 0)
+        {
+            var bytes = GC.AllocateUninitializedArray<byte>(rows * cols * sizeof(float));
+            var seed = _o.Seed;
+            // Chunks of rows, one scratch buffer each; where a chunk ends does not change a row's values.
+            var chunk = Math.Max(1, Math.Min(256, rows / (4 * Environment.ProcessorCount)));
+            Parallel.ForEach(Partitioner.Create(0, rows, chunk), _parallel, range =>
+            {
+                var scratch = new double[3 * ((cols + 1) / 2)];
+                for (var r = range.Item1; r < range.Item2; r++)
+                {
+                    var rng = new SplitMix64(seed, stream, layer, r);
+                    rng.FillNormal(MemoryMarshal.Cast<byte, float>(bytes.AsSpan()).Slice(r * cols, cols), mean, std, scratch);
+                }
+            });
+            return bytes;
+        }
+
+        /// <summary>
+        /// Every token embedding shares a component along u (trained embeddings are anisotropic); trigger tokens of the
+        /// heavy tails lean along their direction.
+        /// </summary>
+        private byte[] Embedding()
+        {
+            int dim = _o.Dim;
+            var bytes = Normal(Stream.Embedding, 0, _o.VocabSize, dim, InitStd);
+            var e = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+            var common = new float[dim];
+            for (var c = 0; c < dim; c++) common[c] = (float)(CommonComponent * InitStd * Math.Sqrt(dim) * _u[c]);
+            Parallel.For(0, _o.VocabSize, _parallel, t =>
+            {
+                var row = MemoryMarshal.Cast<byte, float>(bytes.AsSpan()).Slice(t * dim, dim);
+                for (var c = 0; c < dim; c++) row[c] += common[c];
+            });
+            if (_tails is { } tails)
+            {
+                var embeddingRms = InitStd * Math.Sqrt(1 + CommonComponent * CommonComponent);
+                foreach (var t in tails.Triggers)
+                    for (var c = 0; c < dim; c++) e[(int)(t * dim + c)] += (float)(0.8 * Math.Sqrt(dim) * embeddingRms * 2 * tails.Direction[c]);
+            }
+            return bytes;
+        }
+
+        /// <summary>Gate (W1) or up (W3) [dim][hidden]: planted units' columns replaced, then heavy-tail layers' columns leaned along w.</summary>
+        private byte[] GateOrUp(byte[] bytes, int layer, bool up)
+        {
+            int dim = _o.Dim, hidden = _o.HiddenDim;
+            var w = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+            if (_spikes.TryGetValue(layer, out var s))
+            {
+                for (var k = 0; k < s.Spike.HiddenUnits.Length; k++)
+                {
+                    var j = s.Spike.HiddenUnits[k];
+                    var scale = (up ? s.UpSign[k] : 1.0) * s.RowScale[k];
+                    for (var c = 0; c < dim; c++) w[c * hidden + j] = (float)(scale * _u[c]);
+                }
+            }
+            if (_tails is { } tails && _tailLayers.Contains(layer))
+            {
+                // After RMSNorm a trigger token's w-component is about 0.8·sqrt(dim); a normal unit's gate std is 0.02·sqrt(dim).
+                var rowScale = 5 * InitStd * Math.Sqrt(dim) / (0.8 * Math.Sqrt(dim));
+                var rng = new SplitMix64(_o.Seed, Stream.HeavyTailSigns, layer);
+                var sign = new double[hidden];
+                for (var j = 0; j < hidden; j++)
+                {
+                    var gateSign = rng.Below(2) == 0 ? 1.0 : -1.0;
+                    var upSign = rng.Below(2) == 0 ? 1.0 : -1.0;
+                    sign[j] = up ? upSign : gateSign;
+                }
+                for (var c = 0; c < dim; c++)
+                    for (var j = 0; j < hidden; j++) w[c * hidden + j] += (float)(sign[j] * rowScale * tails.Direction[c]);
+            }
+            return bytes;
+        }
+
+        /// <summary>Down (W2) [hidden][dim]: a planted unit's row is zero but for its residual channel.</summary>
+        private byte[] Down(byte[] bytes, int layer)
+        {
+            if (!_spikes.TryGetValue(layer, out var s)) return bytes;
+            var dim = _o.Dim;
+            var w = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+            for (var k = 0; k < s.Spike.HiddenUnits.Length; k++)
+            {
+                var row = w.Slice(s.Spike.HiddenUnits[k] * dim, dim);
+                row.Clear();
+                row[s.Channel[k]] = (float)s.Down[k];
+            }
+            return bytes;
+        }
     }
 
     /// <summary>
-    /// SplitMix64 (Steele, Lea, Flood 2014), one stream per (seed, tensor, layer), with Box-Muller normals.
+    /// SplitMix64 (Steele, Lea, Flood 2014), one stream per (seed, tensor, layer) or per row of a tensor, with
+    /// Box-Muller normals.
     /// Our own generator: System.Random's algorithm is not guaranteed across .NET versions.
     /// </summary>
     private struct SplitMix64
@@ -357,6 +445,10 @@ public static class SyntheticLlama
             _spare = 0;
             _hasSpare = false;
         }
+
+        /// <summary>Row <paramref name="row"/>'s own stream of tensor (stream, layer).</summary>
+        public SplitMix64(long seed, Stream stream, int layer, int row) : this(seed, stream, layer) =>
+            _state = Mix(_state ^ Mix(unchecked((ulong)row + 0x9E3779B97F4A7C15UL)));
 
         private static ulong Mix(ulong z)
         {
@@ -377,6 +469,34 @@ public static class SyntheticLlama
         /// <summary>Uniform integer in [0, n) (modulo bias below 2^-40 for the sizes used here).</summary>
         public ulong Below(ulong n) => Next() % n;
 
+        /// <summary>
+        /// <paramref name="values"/>[i] = mean + std·N(0, 1): Box-Muller on pairs of draws as <see cref="NextGaussian"/>
+        /// (cos to even, sin to odd places), its logarithms and sines vectorised (TensorPrimitives).
+        /// <paramref name="scratch"/> holds 3·ceil(length / 2) doubles.
+        /// </summary>
+        public void FillNormal(Span<float> values, double mean, double std, Span<double> scratch)
+        {
+            var pairs = (values.Length + 1) / 2;
+            var radius = scratch[..pairs];
+            var angle = scratch.Slice(pairs, pairs);
+            var sin = scratch.Slice(2 * pairs, pairs);
+            for (var k = 0; k < pairs; k++)
+            {
+                radius[k] = ((Next() >> 11) + 1) * (1.0 / (1UL << 53));   // (0, 1]: no log(0)
+                angle[k] = 2.0 * Math.PI * NextDouble();
+            }
+            TensorPrimitives.Log(radius, radius);
+            TensorPrimitives.Multiply(radius, -2.0, radius);
+            TensorPrimitives.Sqrt(radius, radius);
+            TensorPrimitives.Sin(angle, sin);
+            TensorPrimitives.Cos(angle, angle);
+            for (var k = 0; k < pairs; k++)
+            {
+                values[2 * k] = (float)(mean + std * (radius[k] * angle[k]));
+                if (2 * k + 1 < values.Length) values[2 * k + 1] = (float)(mean + std * (radius[k] * sin[k]));
+            }
+        }
+
         public double NextGaussian()
         {
             if (_hasSpare)
@@ -387,10 +507,10 @@ public static class SyntheticLlama
             var u1 = ((Next() >> 11) + 1) * (1.0 / (1UL << 53));   // (0, 1]: no log(0)
             var u2 = NextDouble();
             var r = Math.Sqrt(-2.0 * Math.Log(u1));
-            var theta = 2.0 * Math.PI * u2;
-            _spare = r * Math.Sin(theta);
+            var (sin, cos) = Math.SinCos(2.0 * Math.PI * u2);
+            _spare = r * sin;
             _hasSpare = true;
-            return r * Math.Cos(theta);
+            return r * cos;
         }
     }
 }

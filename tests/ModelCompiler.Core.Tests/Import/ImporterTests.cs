@@ -120,6 +120,28 @@ public sealed class ImporterTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ckpt.TokenEmbedding, TensorData.ReadFloats(graph.Initializer("model.embed_tokens.weight")!));
     }
 
+    /// <summary>The import streams each weight from the checkpoint file when it saves; the files are those of the in-memory build.</summary>
+    [Theory]
+    [InlineData(ExternalDataMode.Never)]
+    [InlineData(ExternalDataMode.Always)]
+    public void StreamedImport_WritesTheFilesOfTheInMemoryBuild(ExternalDataMode mode)
+    {
+        var save = new SaveOptions { ExternalData = mode };
+        var streamed = Path.Combine(_dir, "streamed", "m.onnx");
+        var returned = Llama2cImporter.Import(TestPaths.Checkpoint, null, streamed, save);
+        Assert.True(LazyTensorBytes.IsLazy(returned.Graph.Initializer.Single(t => t.Name == "model.layers.2.mlp.down_proj.weight")));
+
+        var held = Llama2cImporter.Build(Llama2cCheckpoint.Load(TestPaths.Checkpoint), null);
+        held.MetadataProps.Add(new StringStringEntryProto { Key = Llama2cImporter.MetadataKeys.Source, Value = "llama2.c:stories260K.bin" });
+        Assert.DoesNotContain(held.Graph.Initializer, LazyTensorBytes.IsLazy);
+        var heldPath = Path.Combine(_dir, "held", "m.onnx");
+        OnnxModelIO.Save(held, heldPath, save);
+
+        Assert.Equal(File.ReadAllBytes(heldPath), File.ReadAllBytes(streamed));
+        Assert.Equal(mode == ExternalDataMode.Always, File.Exists(streamed + ".data"));
+        if (mode == ExternalDataMode.Always) Assert.Equal(File.ReadAllBytes(heldPath + ".data"), File.ReadAllBytes(streamed + ".data"));
+    }
+
     [Fact]
     public void TiedClassifier_ReadsTheEmbeddingThroughATranspose()
     {
