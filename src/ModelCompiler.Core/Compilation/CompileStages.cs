@@ -149,7 +149,7 @@ public static class CompileStages
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
         if (layers.Count(l => l.QuantizedWeight is not null || l.ActivationQuantized) is var already and > 0)
-            reporter.Warning($"{modelPath}: warning MC1055: {already} of {layers.Count} layers are already quantized (DequantizeLinear on an integer weight or on the layer input); "
+            reporter.Warning($"{modelPath}: warning MC1156: {already} of {layers.Count} layers are already quantized (DequantizeLinear on an integer weight or on the layer input); "
                 + "their quantized weights are kept as they are: INT8 adds only the activation quantization a layer lacks, fp16/fp32 leave them unchanged (docs/models.md).");
         var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
         PolicyOverrides.Validate(spec.Policy, layers, roles);

@@ -34,7 +34,7 @@ public sealed class PreQuantizedWeightTests(CompileFixture f) : IClassFixture<Co
             var reporter = new CompileFixture.SilentReporter();
             var again = QuantizationCompiler.Compile(new CompileOptions(first.Options.OutputPath, f.Spec(name, yaml), Path.Combine(f.Dir, "out2", name + ".onnx")), reporter);
             Assert.True(again.Passed);
-            Assert.Contains(reporter.Warnings, w => w.Contains("warning MC1055: 36 of 36 layers are already quantized", StringComparison.Ordinal));
+            Assert.Contains(reporter.Warnings, w => w.Contains("warning MC1156: 36 of 36 layers are already quantized", StringComparison.Ordinal));
             var twice = OnnxModelIO.Load(again.Options.OutputPath);
             Assert.Equal(Count(once, "QuantizeLinear"), Count(twice, "QuantizeLinear"));
             Assert.Equal(Count(once, "DequantizeLinear"), Count(twice, "DequantizeLinear"));
@@ -102,7 +102,7 @@ public sealed class PreQuantizedWeightTests(CompileFixture f) : IClassFixture<Co
         var reporter = new CompileFixture.SilentReporter();
         var result = QuantizationCompiler.Compile(new CompileOptions(path, f.Spec("preq-weight-only", Int8Yaml), Path.Combine(f.Dir, "out3", "weight-only-int8.onnx")), reporter);
         Assert.True(result.Passed);
-        Assert.Contains(reporter.Warnings, w => w.Contains("MC1055", StringComparison.Ordinal));
+        Assert.Contains(reporter.Warnings, w => w.Contains("MC1156", StringComparison.Ordinal));
         var q8 = OnnxModelIO.Load(result.Options.OutputPath);
         var reference = OnnxModelIO.Load(plain.Options.OutputPath);
         // Activations quantized as in a plain INT8 compile; weights: the model's own, one DequantizeLinear each, no new ones.
