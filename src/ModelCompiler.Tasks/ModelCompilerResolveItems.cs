@@ -20,6 +20,16 @@ namespace ModelCompiler.Tasks
         /// <summary>Suffix of the quantized model: models/stories260K.onnx → stories260K.q.onnx.</summary>
         internal const string QuantizedSuffix = ".q";
 
+        /// <summary>
+        /// The names modelc gives its tokenizer copy, one per format (llama2.c, tokenizer.json, SentencePiece; see
+        /// TokenizerLoader.CopySuffixes). Which one a compile writes is known only once modelc has resolved the spec's
+        /// tokenizer, so every name is listed: the copy step takes those that exist, clean removes all.
+        /// </summary>
+        internal static readonly string[] TokenizerSuffixes = { ".tokenizer.bin", ".tokenizer.json", ".tokenizer.model" };
+
+        /// <summary>The metadata naming each tokenizer copy: Tokenizer (.bin), TokenizerJson, TokenizerModel.</summary>
+        internal static readonly string[] TokenizerMetadata = { "Tokenizer", "TokenizerJson", "TokenizerModel" };
+
         /// <summary>@(QuantizedModel).</summary>
         [Required]
         public ITaskItem[] Models { get; set; } = Array.Empty<ITaskItem>();
@@ -173,7 +183,11 @@ namespace ModelCompiler.Tasks
             r.SetMetadata("Access", access);
             r.SetMetadata("OutputDirectory", outputDir);
             r.SetMetadata("OutputModel", outputModel);
-            r.SetMetadata("Tokenizer", Path.Combine(outputDir, stem + QuantizedSuffix + ".tokenizer.bin"));
+            for (var i = 0; i < TokenizerSuffixes.Length; i++)
+            {
+                r.SetMetadata(TokenizerMetadata[i], Path.Combine(outputDir, stem + QuantizedSuffix + TokenizerSuffixes[i]));
+            }
+
             r.SetMetadata("ExternalData", outputModel + ".data");
             r.SetMetadata("Manifest", Path.Combine(outputDir, stem + ".manifest.json"));
             r.SetMetadata("Report", Path.Combine(outputDir, stem + ".report.md"));
@@ -249,7 +263,8 @@ namespace ModelCompiler.Tasks
             var targetDir = r.GetMetadata("TargetDirectory");
             foreach (var (kind, metadata) in new[]
             {
-                ("model", "OutputModel"), ("tokenizer", "Tokenizer"), ("data", "ExternalData"), ("manifest", "Manifest"),
+                ("model", "OutputModel"), ("tokenizer", TokenizerMetadata[0]), ("tokenizer", TokenizerMetadata[1]), ("tokenizer", TokenizerMetadata[2]),
+                ("data", "ExternalData"), ("manifest", "Manifest"),
                 ("report", "Report"), ("layer_plot", "LayerPlot"), ("deps", "DependencyFile"), ("stamp", "StampFile"), ("options", "OptionsFile"),
             })
             {

@@ -6,7 +6,8 @@ namespace ModelCompiler.Integration.Tests;
 /// A consumer with a <c>&lt;QuantizedModel&gt;</c> on the fp16 GenAI-builder LLaMA (../shared/models/thirdparty/
 /// genai-tiny-random-llama-fp16, copied with its external data, genai_config.json and tokenizer.json): the build
 /// compiles it data-free to all-INT8, and the generated wrapper's GenerateGreedy from genai_config.json's BOS id, with
-/// an fp16 key/value cache, equals an argmax chain the consumer recomputes with plain ONNX Runtime and no cache.
+/// an fp16 key/value cache, equals an argmax chain the consumer recomputes with plain ONNX Runtime and no cache. The
+/// tokenizer is copied as <c>model.q.tokenizer.json</c> and the wrapper's Encode gives Hugging Face's ids.
 /// </summary>
 [Collection(PackagedConsumerCollection.Name)]
 [Trait("Category", "Integration")]
@@ -72,6 +73,13 @@ public sealed class GenAiFp16ConsumerTests(PackagedConsumer consumer)
         }
 
         Console.WriteLine("recomputed " + string.Join(" ", sequence.Skip(1)));
+
+        // Text in and out through the tokenizer copy the manifest names.
+        var document = File.ReadAllText(args[0]);
+        var ids = model.Encode(document);
+        Console.WriteLine("tokenizer " + Demo.GenAiLlama.TokenizerFileName);
+        Console.WriteLine("encode " + string.Join(" ", ids));
+        Console.WriteLine("roundtrip " + (model.Decode(ids) == document));
         """;
 
     [Fact]
@@ -124,7 +132,21 @@ public sealed class GenAiFp16ConsumerTests(PackagedConsumer consumer)
         var output = Path.Combine(dir, "bin", "Debug", "net10.0");
         Assert.True(File.Exists(Path.Combine(output, "models", "model.q.onnx")));
 
-        var run = DotNetCli.Run(dir, [Path.Combine(output, "GenAiConsumer.dll")], TimeSpan.FromMinutes(2));
+        // The tokenizer.json beside the model is copied under its own format's name, and only that.
+        Assert.Equal(["model.q.tokenizer.json"], Directory.GetFiles(Path.Combine(output, "models"), "model.q.tokenizer.*").Select(Path.GetFileName));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(shared, "tokenizer.json")), File.ReadAllBytes(Path.Combine(output, "models", "model.q.tokenizer.json")));
+
+        // The first document of tinystories_sample (lines equal to <|endoftext|> split documents; each trimmed) and
+        // Hugging Face's own ids for it (../shared/tokenizers, made by the tokenizers library).
+        var corpus = File.ReadAllText(Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "corpora", "tinystories_sample.txt")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        var document = string.Join("\n", corpus.Split('\n').TakeWhile(l => l.Trim() != "<|endoftext|>")).Trim();
+        var docPath = Path.Combine(dir, "document.txt");
+        File.WriteAllText(docPath, document);
+        using var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(ModelCompiler.Tests.TestPaths.Shared, "tokenizers", "genai-tiny-random-llama-fp16.tinystories_sample.json")));
+        Assert.Equal(reference.RootElement.GetProperty("documents")[0].GetProperty("text_chars").GetInt32(), document.Length);
+        var referenceIds = reference.RootElement.GetProperty("documents")[0].GetProperty("ids").EnumerateArray().Select(e => e.GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        var run = DotNetCli.Run(dir, [Path.Combine(output, "GenAiConsumer.dll"), docPath], TimeSpan.FromMinutes(2));
         Assert.True(run.Succeeded, run.ToString());
         var lines = run.Output.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ', 2)).Where(p => p.Length == 2).GroupBy(p => p[0]).ToDictionary(g => g.Key, g => g.Last()[1]);
@@ -137,5 +159,9 @@ public sealed class GenAiFp16ConsumerTests(PackagedConsumer consumer)
         Assert.NotEmpty(generated);
         Assert.All(generated, id => Assert.InRange(id, 0, 31999));
         Assert.Equal(lines["recomputed"], lines["wrapper"]);
+
+        Assert.Equal("model.q.tokenizer.json", lines["tokenizer"]);
+        Assert.Equal(string.Join(" ", referenceIds), lines["encode"]);
+        Assert.Equal("True", lines["roundtrip"]);
     }
 }

@@ -1,4 +1,3 @@
-using ModelCompiler.Import;
 using ModelCompiler.IO;
 using ModelCompiler.Policies;
 using ModelCompiler.Spec;
@@ -36,6 +35,13 @@ internal static class CompileOutputs
         PathGuard.RequireDisjoint(inputs, Outputs(options, tokenizer is not null));
     }
 
+    /// <summary>
+    /// The file name of the tokenizer copy beside <paramref name="outputPath"/>: its stem and the tokenizer's format,
+    /// <c>model.q.tokenizer.json</c> for a tokenizer.json, <c>.tokenizer.model</c> for SentencePiece, <c>.tokenizer.bin</c> for llama2.c.
+    /// </summary>
+    public static string TokenizerCopyName(string outputPath, string tokenizerPath) =>
+        Path.GetFileNameWithoutExtension(outputPath) + Tokenization.TokenizerLoader.CopySuffix(tokenizerPath);
+
     /// <summary>Every path a compile may write (the model's external data and tokenizer copy included).</summary>
     public static IEnumerable<(string Role, string Path)> Outputs(CompileOptions options, bool withTokenizer)
     {
@@ -43,7 +49,10 @@ internal static class CompileOutputs
         var outDir = Path.GetDirectoryName(output)!;
         yield return ("--output model", output);
         yield return ("output external data file", output + ".data");
-        if (withTokenizer) yield return ("output tokenizer copy", Path.Combine(outDir, Path.GetFileNameWithoutExtension(output) + Llama2cImporter.TokenizerSuffix));
+        // Every format's name: compile writes one and removes the others (a copy of an earlier format).
+        if (withTokenizer)
+            foreach (var suffix in Tokenization.TokenizerLoader.CopySuffixes)
+                yield return ("output tokenizer copy", Path.Combine(outDir, Path.GetFileNameWithoutExtension(output) + suffix));
         yield return ("--manifest", options.ResolvedManifestPath);
         yield return ("--report", options.ResolvedReportPath);
         yield return ("layer plot", Path.Combine(Path.GetDirectoryName(options.ResolvedReportPath)!, Path.GetFileNameWithoutExtension(options.ResolvedReportPath) + ".layers.svg"));

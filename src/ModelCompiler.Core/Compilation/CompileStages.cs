@@ -153,6 +153,7 @@ public static class CompileStages
                 + "their quantized weights are kept as they are: INT8 adds only the activation quantization a layer lacks, fp16/fp32 leave them unchanged (docs/models.md).");
         var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
         PolicyOverrides.Validate(spec.Policy, layers, roles);
+        foreach (var w in PolicyOverrides.UnmatchedRoles(spec.Policy, roles)) reporter.Warning(w.ToDiagnosticString());
         policy.ValidateLayers(layers);
         var vocab = LogitsVocabulary(fp32, modelPath); // "not a decoder" before any advice about quantizing it
         ModelSignature.Of(fp32, Path.GetDirectoryName(modelPath), modelPath); // MC1048: a config beside the model that contradicts it
@@ -251,7 +252,7 @@ public static class CompileStages
         if (!wholeGraph) Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
         GraphCleanup.Run(graph);
         if (stamp)
-            StampMetadata(quantized, s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix, s.Spec);
+            StampMetadata(quantized, s.TokenizerPath is null ? null : CompileOutputs.TokenizerCopyName(s.OutputPath, s.TokenizerPath), s.Spec);
         return (quantized, int8);
     }
 
@@ -294,7 +295,7 @@ public static class CompileStages
             Gates = [],
             OutputModelSha256 = Sha256(stagedModel),
             ExternalDataFile = stagedData is null ? null : Path.GetFileName(stagedData),
-            TokenizerFile = s.TokenizerPath is null ? null : Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix,
+            TokenizerFile = s.TokenizerPath is null ? null : CompileOutputs.TokenizerCopyName(s.OutputPath, s.TokenizerPath),
             Fp32WeightBytes = WeightBytes(s.Fp32),
             QuantizedWeightBytes = quantizedWeightBytes,
             EvaluationTokens = s.EvaluationTokens.PredictedTokens(s.Spec.Evaluation.Context.Value),
@@ -326,7 +327,7 @@ public static class CompileStages
         string? stagedTokenizer = null;
         if (s.TokenizerPath is not null)
         {
-            stagedTokenizer = Path.Combine(attempt.Folder, Path.GetFileNameWithoutExtension(s.OutputPath) + Llama2cImporter.TokenizerSuffix);
+            stagedTokenizer = Path.Combine(attempt.Folder, CompileOutputs.TokenizerCopyName(s.OutputPath, s.TokenizerPath));
             File.Copy(s.TokenizerPath, stagedTokenizer, overwrite: true);
             File.SetLastWriteTimeUtc(stagedTokenizer, DateTime.UtcNow); // an output: newer than its inputs for incremental builds
         }
@@ -339,7 +340,16 @@ public static class CompileStages
         var outDir = Path.GetDirectoryName(s.OutputPath)!;
         var set = new OutputSet();
         if (attempt.StagedData is not null) set.Add(attempt.StagedData, Path.Combine(outDir, Path.GetFileName(attempt.StagedData)));
-        if (stagedTokenizer is not null) set.Add(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)));
+        if (stagedTokenizer is not null)
+        {
+            set.Add(stagedTokenizer, Path.Combine(outDir, Path.GetFileName(stagedTokenizer)));
+            // A copy in another format left by an earlier compile of this output would be copied and found beside it too.
+            foreach (var suffix in Tokenization.TokenizerLoader.CopySuffixes)
+            {
+                var other = Path.Combine(outDir, Path.GetFileNameWithoutExtension(s.OutputPath) + suffix);
+                if (other != Path.Combine(outDir, Path.GetFileName(stagedTokenizer))) set.Remove(other);
+            }
+        }
         set.Add(attempt.StagedModel, s.OutputPath);
         if (plotWritten) set.Add(plot, Path.Combine(Path.GetDirectoryName(s.Options.ResolvedReportPath)!, Path.GetFileName(plot)));
         set.Add(StageText(attempt.Folder, "report.md", ReportWriter.Write(result)), s.Options.ResolvedReportPath);

@@ -16,6 +16,7 @@ public sealed class OutputSet
     /// <summary>Prefix of every hidden staging folder and file: <c>.modelc-&lt;pid&gt;-…</c>.</summary>
     public const string HiddenPrefix = ".modelc-";
     private readonly List<(string Staged, string Destination)> _files = [];
+    private readonly List<string> _removed = [];
     private (string Staged, string Destination)? _record;
 
     /// <summary>A hidden name beside <paramref name="destinationOrFolder"/> owned by this process.</summary>
@@ -23,6 +24,9 @@ public sealed class OutputSet
         $"{HiddenPrefix}{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid().ToString("N")[..8]}-{name}";
 
     public void Add(string staged, string destination) => _files.Add((staged, Path.GetFullPath(destination)));
+
+    /// <summary>A file the set replaces with nothing: removed with the commit (before the record), restored on rollback.</summary>
+    public void Remove(string destination) => _removed.Add(Path.GetFullPath(destination));
 
     /// <summary>The file whose presence says the set is complete (the manifest); committed last.</summary>
     public void SetRecord(string staged, string destination) => _record = (staged, Path.GetFullPath(destination));
@@ -58,6 +62,8 @@ public sealed class OutputSet
                 done.Add((dest, backup));
                 File.Move(temp, dest);
             }
+            foreach (var dest in _removed)
+                if (Hide(dest) is { } backup) done.Add((dest, backup));
             if (_record is not null)
             {
                 done.Add((pending[^1].Destination, recordBackup));

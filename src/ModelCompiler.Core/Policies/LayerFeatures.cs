@@ -5,7 +5,9 @@ namespace ModelCompiler.Policies;
 /// <summary>
 /// The feature vector the ALMP predictor reads, one place for the sensitivity CSV, training and prediction.
 /// Scale-free transforms (logs of ratios) where possible, so that features carry across models of other widths
-/// and weight scales. A predictor file records <see cref="Names"/>; one trained on other names is refused.
+/// and weight scales. A predictor file records <see cref="Names"/>; one trained on other names is refused. Roles are
+/// one-hot over <see cref="LayerRoles.FeatureRoles"/> (a fused role through its family), so that new roles do not
+/// change the names.
 /// </summary>
 public static class LayerFeatures
 {
@@ -27,7 +29,7 @@ public static class LayerFeatures
         "log2_weight_kurtosis",
         "log2_weight_channel_spread",
         "relative_depth",
-        .. LayerRoles.All.Select(r => "role_" + LayerRoles.Name(r)),
+        .. LayerRoles.FeatureRoles.Select(r => "role_" + LayerRoles.Name(r)),
     ];
 
     public static float[] Of(LayerCandidate c)
@@ -54,7 +56,8 @@ public static class LayerFeatures
             Math.Log2(Math.Max(w.ChannelRangeSpread, 1e-6)),
             c.RelativeDepth,
         };
-        foreach (var r in LayerRoles.All) values.Add(c.Role == r ? 1 : 0);
+        var family = LayerRoles.Family(c.Role);
+        foreach (var r in LayerRoles.FeatureRoles) values.Add(family.Contains(r) ? 1.0 / family.Count : 0);
         return values.Select(v => (float)v).ToArray();
     }
 

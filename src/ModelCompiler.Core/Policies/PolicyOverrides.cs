@@ -38,6 +38,23 @@ public static class PolicyOverrides
             return d;
         }).ToList();
 
+    /// <summary>
+    /// MC1153 for each <c>exclude_roles</c> entry that no layer of this model has: a role selects exactly that role, so a
+    /// spec written for LLaMA (<c>down</c>) excludes nothing on GPT-2 (<c>fc_out</c>). Suggests the roles of the same family.
+    /// </summary>
+    public static IEnumerable<SpecDiagnostic> UnmatchedRoles(PolicySpec policy, IReadOnlyDictionary<string, LayerRole> roles)
+    {
+        var present = roles.Values.Distinct().Order().ToList();
+        foreach (var r in policy.ExcludeRoles.Where(r => !present.Contains(r.Value)))
+        {
+            var related = present.Where(p => LayerRoles.Family(p).Contains(r.Value) || LayerRoles.Family(r.Value).Contains(p)).Select(LayerRoles.Name).ToList();
+            yield return new SpecDiagnostic(SpecCodes.RoleMatchesNoLayer,
+                $"exclude_roles '{LayerRoles.Name(r.Value)}' matches no layer of this model (its roles: {string.Join(", ", present.Select(LayerRoles.Name))})"
+                + (related.Count > 0 ? $"; did you mean {string.Join(" or ", related.Select(n => $"'{n}'"))}?" : ""),
+                r.Location);
+        }
+    }
+
     /// <summary>True when <c>exclude</c> or <c>exclude_roles</c> keeps the layer off INT8.</summary>
     public static bool IsExcluded(PolicySpec policy, string layerName, IReadOnlyDictionary<string, LayerRole> roles) =>
         FindExclusion(policy, layerName, roles) is not null;

@@ -5,11 +5,14 @@ using ModelCompiler.Quantization;
 namespace ModelCompiler.Policies;
 
 /// <summary>
-/// A layer's role and depth, from its name where the name says it (Hugging Face, GenAI builder, llama2.c-style
-/// short names) and otherwise from the graph's structure: the layer whose output reaches the logits is lm_head;
-/// a MatMul whose output goes through Sigmoid/SiLU is gate, its sibling on the same input is up, and the layer
-/// fed by their product is down; three layers sharing one input are q, k, v in node order; a layer fed from
-/// attention (through Reshape/Transpose of a MatMul) is o.
+/// A layer's role and depth, from its name where the name says it (Hugging Face, GenAI builder, GPT-2, GPT-NeoX,
+/// Phi, MPT, llama2.c-style short names) and otherwise from the graph's structure: the layer whose output reaches
+/// the logits is lm_head; a layer whose output reaches exactly one other layer through element-wise ops only, an
+/// activation among them (Gelu, FastGelu, Relu, Erf, Tanh, …), is fc_in and that layer fc_out; a layer 3 times (or
+/// q + 2 kv) as wide out as in whose output is split or fed to a fused attention op is qkv; a MatMul whose output
+/// goes through Sigmoid/SiLU next to a sibling on the same input is gate, the sibling up, and the layer fed by their
+/// product down; three layers sharing one input are q, k, v in node order; a layer fed from attention (through
+/// Reshape/Transpose of a MatMul, or a fused attention op) is o.
 /// </summary>
 public static partial class RoleInference
 {
@@ -20,16 +23,30 @@ public static partial class RoleInference
         if (roles.Values.All(r => r != LayerRole.Other)) return roles;
 
         var byActivation = layers.GroupBy(l => l.ActivationInput, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
-        var nodeOf = layers.ToDictionary(l => l.Name, l => l.Node, StringComparer.Ordinal);
         void Set(QuantizableLayer l, LayerRole r) { if (roles[l.Name] == LayerRole.Other) roles[l.Name] = r; }
 
         foreach (var l in layers)
         {
             if (ReachesOutput(graph, l.Node.Output[0], "logits", 3)) Set(l, LayerRole.LmHead);
         }
+        // Before qkv: a fused gate_up whose width happens to be 3 × its input is still an MLP.
+        var layerOfNode = layers.ToDictionary(l => (object)l.Node, l => l, ReferenceEqualityComparer.Instance);
+        foreach (var l in layers)
+        {
+            if (roles[l.Name] is not (LayerRole.Other or LayerRole.FcIn)) continue;
+            if (UngatedMlpOutput(graph, l, layerOfNode) is { } fcOut)
+            {
+                Set(l, LayerRole.FcIn);
+                Set(fcOut, LayerRole.FcOut);
+            }
+        }
+        foreach (var l in layers)
+        {
+            if (IsFusedQkv(graph, l)) Set(l, LayerRole.Qkv);
+        }
         foreach (var group in byActivation.Values)
         {
-            var gate = group.FirstOrDefault(l => graph.Consumers(l.Node.Output[0]).Any(c => c.OpType is "Sigmoid" or "Silu" or "Swish"));
+            var gate = group.Count < 2 ? null : group.FirstOrDefault(l => graph.Consumers(l.Node.Output[0]).Any(c => c.OpType is "Sigmoid" or "Silu" or "Swish"));
             if (gate is not null)
             {
                 Set(gate, LayerRole.Gate);
@@ -50,7 +67,8 @@ public static partial class RoleInference
             {
                 Set(l, LayerRole.Down);
             }
-            else if (ThroughReshapes(graph, l.ActivationInput)?.OpType == "MatMul" && !byActivation[l.ActivationInput].Any(o => o != l))
+            else if (ThroughReshapes(graph, l.ActivationInput) is { } from && (from.OpType == "MatMul" || IsFusedAttention(from))
+                     && !byActivation[l.ActivationInput].Any(o => o != l))
             {
                 Set(l, LayerRole.O);
             }
@@ -78,21 +96,25 @@ public static partial class RoleInference
     {
         var n = name.ToLowerInvariant();
         if (n is "lm_head" or "output" or "classifier" || n.EndsWith("lm_head", StringComparison.Ordinal)) return LayerRole.LmHead;
-        // GPT-2 (Conv1D modules): attn.c_proj is the attention output, mlp.c_fc / mlp.c_proj the MLP's in and out
-        // projections, i.e. up and down of an MLP without a gate; fc1/fc2 and fc_in/fc_out likewise.
+        // Fused and ungated blocks: GPT-2 (Conv1D modules c_attn, c_proj, c_fc), GPT-NeoX/Falcon/BLOOM
+        // (query_key_value, dense_h_to_4h, dense_4h_to_h), Phi-3 (qkv_proj, gate_up_proj), MPT (Wqkv), OPT/Phi-2 (fc1, fc2).
+        // Phi-3's gate_up_proj holds gate and up in one weight whose output is split before SiLU: one MLP
+        // in-projection, so fc_in (its down_proj stays down by name).
         var segments = n.Split('.', '/');
         var tail = segments[^1] is "weight" or "matmul" && segments.Length > 1 ? segments[^2] : segments[^1];
         var inMlp = n.Contains("mlp", StringComparison.Ordinal) || n.Contains("ffn", StringComparison.Ordinal);
-        if (tail is "c_fc" or "fc1" or "fc_in") return LayerRole.Up;
-        if (tail is "fc2" or "fc_out" || (tail == "c_proj" && inMlp)) return LayerRole.Down;
-        if (tail == "c_proj" && n.Contains("attn", StringComparison.Ordinal)) return LayerRole.O;
+        var inAttention = n.Contains("attn", StringComparison.Ordinal) || n.Contains("attention", StringComparison.Ordinal);
+        if (tail is "c_attn" or "qkv_proj" or "query_key_value" or "wqkv" or "qkv" or "w_pack") return LayerRole.Qkv;
+        if (tail is "c_fc" or "fc1" or "fc_in" or "dense_h_to_4h" or "gate_up_proj") return LayerRole.FcIn;
+        if (tail is "fc2" or "fc_out" or "dense_4h_to_h" || (tail == "c_proj" && inMlp)) return LayerRole.FcOut;
+        if (tail == "c_proj" && inAttention) return LayerRole.O;
         var last = n.Split('.', '/', '_').Where(p => p.Length > 0 && p is not "proj" and not "weight" and not "w" and not "matmul").LastOrDefault() ?? "";
         return last switch
         {
             "q" or "wq" or "query" => LayerRole.Q,
             "k" or "wk" or "key" => LayerRole.K,
             "v" or "wv" or "value" => LayerRole.V,
-            "o" or "wo" or "out" or "dense" when n.Contains("attn") || last is "o" or "wo" => LayerRole.O,
+            "o" or "wo" or "out" or "dense" when inAttention || last is "o" or "wo" => LayerRole.O,
             "gate" or "w1" => LayerRole.Gate,
             "up" or "w3" => LayerRole.Up,
             "down" or "w2" => LayerRole.Down,
@@ -108,6 +130,71 @@ public static partial class RoleInference
 
     [GeneratedRegex(@"(?:^|[./_])(?:layers|layer|h|blocks|block|l)[._]?(\d+)(?:[./_]|$)")]
     private static partial Regex BlockPattern();
+
+    /// <summary>
+    /// Fused q/k/v: out = in + 2·kv with kv dividing in (3 × in for multi-head attention), and the output, past a
+    /// bias Add, Reshape or Cast, is split (Split, Slice) or fed to a fused attention op.
+    /// </summary>
+    private static bool IsFusedQkv(OnnxGraph graph, QuantizableLayer l)
+    {
+        var extra = l.OutFeatures - l.InFeatures;
+        if (extra <= 0 || extra % 2 != 0 || l.InFeatures % (extra / 2) != 0) return false;
+        var frontier = new List<string> { l.Node.Output[0] };
+        for (var hop = 0; hop < 3 && frontier.Count > 0; hop++)
+        {
+            var next = new List<string>();
+            foreach (var c in frontier.SelectMany(graph.Consumers))
+            {
+                if (c.OpType is "Split" or "Slice" || IsFusedAttention(c)) return true;
+                if (c.OpType is "Add" or "Reshape" or "Cast" or "Identity") next.AddRange(c.Output);
+            }
+            frontier = next;
+        }
+        return false;
+    }
+
+    private static bool IsFusedAttention(Onnx.Proto.NodeProto node) =>
+        node.OpType is "Attention" or "MultiHeadAttention" or "GroupQueryAttention" or "PackedAttention" or "PackedMultiHeadAttention"
+            or "DecoderMaskedMultiHeadAttention" or "SparseAttention";
+
+    /// <summary>Ops an ungated MLP applies between its two projections: activations and the arithmetic of decomposed ones.</summary>
+    private static readonly HashSet<string> MlpActivations = new(StringComparer.Ordinal) { "Gelu", "FastGelu", "BiasGelu", "QuickGelu", "Relu", "Erf", "Tanh", "Sigmoid", "Silu", "Swish" };
+
+    private static readonly HashSet<string> ElementWise = new(StringComparer.Ordinal) { "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Cast", "Identity", "Slice", "Split" };
+
+    /// <summary>
+    /// The one layer that <paramref name="l"/>'s output reaches through element-wise ops that read nothing but that
+    /// output and constants, an activation among them; null when there is none, several, or no activation.
+    /// </summary>
+    private static QuantizableLayer? UngatedMlpOutput(OnnxGraph graph, QuantizableLayer l, IReadOnlyDictionary<object, QuantizableLayer> layerOfNode)
+    {
+        var region = new HashSet<string>(StringComparer.Ordinal) { l.Node.Output[0] };
+        var queue = new Queue<string>(region);
+        var targets = new HashSet<QuantizableLayer>();
+        var activated = false;
+        var visited = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        while (queue.Count > 0 && visited.Count < 32)
+        {
+            foreach (var c in graph.Consumers(queue.Dequeue()))
+            {
+                if (layerOfNode.TryGetValue(c, out var target))
+                {
+                    if (region.Contains(target.ActivationInput)) targets.Add(target);
+                    continue;
+                }
+                var isActivation = MlpActivations.Contains(c.OpType);
+                if (!(isActivation || ElementWise.Contains(c.OpType)) || visited.Contains(c)) continue;
+                if (!c.Input.All(i => i.Length == 0 || region.Contains(i) || IsConstant(graph, i))) continue;
+                visited.Add(c);
+                activated |= isActivation;
+                foreach (var o in c.Output.Where(o => o.Length > 0 && region.Add(o))) queue.Enqueue(o);
+            }
+        }
+        return activated && targets.Count == 1 ? targets.First() : null;
+    }
+
+    private static bool IsConstant(OnnxGraph graph, string tensor) =>
+        (graph.Initializer(tensor) is not null && !graph.IsGraphInput(tensor)) || graph.Producer(tensor)?.OpType == "Constant";
 
     private static bool ReachesOutput(OnnxGraph graph, string tensor, string output, int hops)
     {

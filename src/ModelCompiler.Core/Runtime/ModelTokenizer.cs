@@ -5,8 +5,8 @@ namespace ModelCompiler.Runtime;
 
 /// <summary>
 /// Finds a model's tokenizer: an explicit path, else the one the model's metadata names beside it, else
-/// <c>&lt;model&gt;.tokenizer.bin</c>, else a Hugging Face <c>tokenizer.json</c> or SentencePiece <c>tokenizer.model</c>
-/// in the model's folder.
+/// <c>&lt;model&gt;.tokenizer.bin</c>, <c>.tokenizer.json</c> or <c>.tokenizer.model</c> (the names import and compile
+/// give their copies), else a Hugging Face <c>tokenizer.json</c> or SentencePiece <c>tokenizer.model</c> in the model's folder.
 /// </summary>
 public static class ModelTokenizer
 {
@@ -18,8 +18,11 @@ public static class ModelTokenizer
             var candidate = Onnx.OnnxModelIO.ResolveExternalLocation(name, dir, "tokenizer", Path.GetFullPath(modelPath));
             if (File.Exists(candidate)) return candidate;
         }
-        var conventional = Llama2cImporter.TokenizerPathFor(modelPath);
-        if (File.Exists(conventional)) return conventional;
+        foreach (var suffix in TokenizerLoader.CopySuffixes)
+        {
+            var conventional = Path.Combine(dir, Path.GetFileNameWithoutExtension(modelPath) + suffix);
+            if (File.Exists(conventional)) return conventional;
+        }
         foreach (var hf in new[] { "tokenizer.json", "tokenizer.model" })
         {
             var inFolder = Path.Combine(dir, hf);
@@ -34,7 +37,7 @@ public static class ModelTokenizer
         var path = explicitPath is not null ? Path.GetFullPath(explicitPath)
             : FindBeside(session.ModelPath, session.Session.ModelMetadata.CustomMetadataMap)
               ?? throw new ModelCompilerException(TokenizationErrors.TokenizerNotFound,
-                  $"no tokenizer found beside the model (expected {Path.GetFileName(Llama2cImporter.TokenizerPathFor(session.ModelPath))}, tokenizer.json or tokenizer.model); pass --tokenizer.",
+                  $"no tokenizer found beside the model (expected {Path.GetFileNameWithoutExtension(session.ModelPath)}.tokenizer.bin/.json/.model, tokenizer.json or tokenizer.model); pass --tokenizer.",
                   Path.GetFullPath(session.ModelPath));
         var tokenizer = TokenizerLoader.Load(path, session.VocabSize > 0 ? session.VocabSize : null);
         if (session.VocabSize > 0 && tokenizer.VocabularySize != session.VocabSize)

@@ -22,7 +22,7 @@ public abstract record PolicySpec(IReadOnlyList<SpecValue<string>> Exclude, Spec
     public bool IsExcluded(string layerName) => FindExclusion(layerName) is not null;
 
     /// <summary>
-    /// <c>exclude_roles</c>: layer roles (q, k, v, o, gate, up, down, lm_head) that are never INT8,
+    /// <c>exclude_roles</c>: layer roles (q, k, v, o, gate, up, down, lm_head, qkv, fc_in, fc_out) that are never INT8,
     /// whatever the producer names the layers (default none).
     /// </summary>
     public IReadOnlyList<SpecValue<Policies.LayerRole>> ExcludeRoles { get; init; } = [];

@@ -77,4 +77,7 @@ public static class SpecCodes
 
     /// <summary>Warning: <c>generated.tokens</c> exceeds <c>max_tokens</c>, so the extra tokens are never used.</summary>
     public const string GeneratedTokensAboveMax = "MC1152";
+
+    /// <summary>Warning: an <c>exclude_roles</c> entry names a role no layer of the model has (e.g. down on GPT-2, whose MLP out-projection is fc_out).</summary>
+    public const string RoleMatchesNoLayer = "MC1153";
 }

@@ -384,7 +384,7 @@ internal sealed class SpecParser(string file, string baseDirectory, bool checkFi
     internal SpecValue<double> ReadNumberOrDefault(SectionReader? section, string key, double defaultValue, double min, double max, string range, SpecLocation where) =>
         (section is null ? null : ReadNumber(section, key, min, max, range)) ?? new(defaultValue, where, IsDefault: true);
 
-    /// <summary>A list of layer roles (q, k, v, o, gate, up, down, lm_head), or null when absent.</summary>
+    /// <summary>A list of layer roles (q, k, v, o, gate, up, down, lm_head, qkv, fc_in, fc_out, other), or null when absent.</summary>
     internal IReadOnlyList<SpecValue<Policies.LayerRole>>? ReadRoleList(SectionReader? section, string key)
     {
         if (section is null || ReadList(section, key) is not { } items)

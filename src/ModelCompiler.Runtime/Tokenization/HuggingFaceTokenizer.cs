@@ -119,8 +119,11 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         {
             Merges = merges,
             ByteLevel = byteLevel,
-            // Without a pre-tokenizer Hugging Face merges the whole segment as one word; BpeOptions' null means whitespace splitting.
-            PreTokenizer = new RegexPreTokenizer(new Regex(byteLevel ? Gpt2Pattern : @"(?s).+", RegexOptions.Compiled), null),
+            // Without a pre-tokenizer Hugging Face merges the whole segment as one word (BpeOptions' null would mean
+            // whitespace splitting). Merging a long text as one word is quadratic, though (a 1.2 MB book took minutes),
+            // so where no merge can cross a "▁" that follows another character it is cut into words there: the
+            // merges on either side are then independent and the ids are exactly those of the whole-segment merge.
+            PreTokenizer = new RegexPreTokenizer(new Regex(byteLevel ? Gpt2Pattern : MergesStopAtSpaceMark(vocab.Keys) ? SpaceMarkWords : @"(?s).+", RegexOptions.Compiled), null),
             UnknownToken = unk,
             FuseUnknownTokens = false,
         };
@@ -137,6 +140,21 @@ public sealed class HuggingFaceTokenizer : ITokenizer
         var (bos, eos) = SpecialIds(vocab, added, byteLevel);
         var sortedAdded = added.Where(a => a.Item1.Length > 0).OrderByDescending(a => a.Item1.Length).ThenBy(a => a.Item2).ToArray();
         return new HuggingFaceTokenizer(path, fingerprint, bpe, byteLevel, pieces, sortedAdded, byteIds, unkId, bos, eos);
+    }
+
+    // A run of "▁" with the characters up to the next "▁", or characters before any "▁".
+    private const string SpaceMarkWords = "\u2581+[^\u2581]*|[^\u2581]+";
+
+    /// <summary>
+    /// True when no token has a "▁" right after another character (as in LLaMA's SentencePiece vocabularies, where
+    /// "▁" only begins a token or fills a run of spaces): a merge produces a token, so then no merge spans such a place.
+    /// </summary>
+    private static bool MergesStopAtSpaceMark(IEnumerable<string> tokens)
+    {
+        foreach (var t in tokens)
+            for (int i = 1; i < t.Length; i++)
+                if (t[i] == SpaceMark && t[i - 1] != SpaceMark) return false;
+        return true;
     }
 
     private static bool IsType(JsonElement root, string name, string type) =>

@@ -38,10 +38,24 @@ public static class TokenizerLoader
         };
     }
 
+    /// <summary>The name endings of a tokenizer copy beside a model, one per format: llama2.c, tokenizer.json, SentencePiece.</summary>
+    public static IReadOnlyList<string> CopySuffixes { get; } = [".tokenizer.bin", ".tokenizer.json", ".tokenizer.model"];
+
+    /// <summary>
+    /// The name ending of a copy of the tokenizer at <paramref name="path"/> that says its format:
+    /// <c>.tokenizer.json</c>, <c>.tokenizer.model</c>, else <c>.tokenizer.bin</c> (llama2.c, or a format not known).
+    /// </summary>
+    public static string CopySuffix(string path) => Kind(Path.GetFullPath(path)) switch
+    {
+        TokenizerKind.HuggingFaceJson => CopySuffixes[1],
+        TokenizerKind.SentencePiece => CopySuffixes[2],
+        _ => CopySuffixes[0],
+    };
+
     /// <summary>
     /// The seam for further formats: decided by file name, which is how these files are published. A <c>.bin</c> file is
-    /// looked into, because compile copies every tokenizer beside its output as <c>&lt;model&gt;.tokenizer.bin</c>: JSON
-    /// (first byte <c>{</c>) is a tokenizer.json, a protobuf whose first field is a piece is a SentencePiece model.
+    /// looked into, because compiles before <see cref="CopySuffix"/> copied every tokenizer as <c>&lt;model&gt;.tokenizer.bin</c>:
+    /// JSON (first byte <c>{</c>) is a tokenizer.json, a protobuf whose first field is a piece is a SentencePiece model.
     /// </summary>
     internal static TokenizerKind Kind(string path)
     {

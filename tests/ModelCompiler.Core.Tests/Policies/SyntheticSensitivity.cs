@@ -22,7 +22,7 @@ public static class SyntheticSensitivity
         var names = LayerFeatures.Names;
         var informativeIndex = IndexOf(InformativeFeature);
         var depthIndex = IndexOf("relative_depth");
-        var roles = LayerRoles.All.Where(r => r != LayerRole.Other && r != LayerRole.LmHead).ToArray();
+        var roles = LayerRoles.FeatureRoles.Where(r => r != LayerRole.Other && r != LayerRole.LmHead).ToArray();
         var rows = new List<SensitivityRow>();
         for (var m = 0; m < models; m++)
         {
@@ -33,7 +33,7 @@ public static class SyntheticSensitivity
                 var features = new float[names.Count];
                 for (var i = 0; i < features.Length; i++) features[i] = (float)Normal(random);
                 features[depthIndex] = (float)random.NextDouble();
-                foreach (var r in LayerRoles.All) features[IndexOf("role_" + LayerRoles.Name(r))] = r == role ? 1 : 0;
+                foreach (var r in LayerRoles.FeatureRoles) features[IndexOf("role_" + LayerRoles.Name(r))] = r == role ? 1 : 0;
                 var hurts = informative
                     ? features[informativeIndex] + noise * Normal(random) > threshold
                     : random.NextDouble() < 0.5;

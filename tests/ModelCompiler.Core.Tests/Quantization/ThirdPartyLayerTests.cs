@@ -45,7 +45,7 @@ public sealed class ThirdPartyLayerTests
     [Theory]
     [InlineData("ort-tiny-random-gpt2-fp32")]
     [InlineData("ort-tiny-random-gpt2-fp16")]
-    public void Ort_gpt2_converter_layers_get_o_up_down_and_lm_head(string folder)
+    public void Ort_gpt2_converter_layers_get_o_fc_in_fc_out_and_lm_head(string folder)
     {
         var layers = Discover(folder, "past.onnx");
         // n_layer 5, n_embd 32, inner 4 × 32; logits 1000 wide. The fused q/k/v weight feeds the contrib Attention
@@ -54,8 +54,8 @@ public sealed class ThirdPartyLayerTests
         for (var i = 0; i < 5; i++)
         {
             expected.Add(($"transformer.h.{i}.attn.c_proj", "o", 32, 32));
-            expected.Add(($"transformer.h.{i}.mlp.c_fc", "up", 32, 128));
-            expected.Add(($"transformer.h.{i}.mlp.c_proj", "down", 128, 32));
+            expected.Add(($"transformer.h.{i}.mlp.c_fc", "fc_in", 32, 128));
+            expected.Add(($"transformer.h.{i}.mlp.c_proj", "fc_out", 128, 32));
         }
         expected.Add(("lm_head", "lm_head", 32, 1000));
         Assert.Equal(expected, layers);
@@ -70,11 +70,11 @@ public sealed class ThirdPartyLayerTests
 
     [Theory]
     [InlineData("model.layers.3.mlp.down_proj", LayerRole.Down)]
-    [InlineData("transformer.h.0.mlp.c_fc", LayerRole.Up)]
-    [InlineData("transformer.h.0.mlp.c_proj", LayerRole.Down)]
+    [InlineData("transformer.h.0.mlp.c_fc", LayerRole.FcIn)]
+    [InlineData("transformer.h.0.mlp.c_proj", LayerRole.FcOut)]
     [InlineData("transformer.h.0.attn.c_proj", LayerRole.O)]
-    [InlineData("model.decoder.layers.1.fc1", LayerRole.Up)]
-    [InlineData("model.decoder.layers.1.fc2", LayerRole.Down)]
+    [InlineData("model.decoder.layers.1.fc1", LayerRole.FcIn)]
+    [InlineData("model.decoder.layers.1.fc2", LayerRole.FcOut)]
     [InlineData("l0.w2", LayerRole.Down)]
     public void Roles_from_names_follow_the_producers_conventions(string name, LayerRole role) =>
         Assert.Equal(role, RoleInference.FromName(name));

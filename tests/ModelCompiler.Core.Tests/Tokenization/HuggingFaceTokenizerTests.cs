@@ -85,6 +85,36 @@ public sealed class HuggingFaceTokenizerTests : IDisposable
         Assert.Null(ModelCompiler.Runtime.ModelTokenizer.FindBeside(Path.Combine(_dir, "none.onnx"), null));
     }
 
+    private string SentencePieceStyle(string vocab, string merges)
+    {
+        var path = Path.Combine(_dir, "sp.tokenizer.json");
+        File.WriteAllText(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {" + vocab + "}, \"merges\": [" + merges + "]},"
+            + " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
+            + " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]}}");
+        return path;
+    }
+
+    /// <summary>
+    /// Long texts are merged word by word, cut before each "▁" that follows another character, only because no
+    /// LLaMA-style token has such a "▁" inside. A vocabulary where a merge does cross one ("a▁") must be merged as one
+    /// word, as Hugging Face does: "a b" → ▁ a ▁ b → ▁ [a▁] b → [▁a▁] b, not ▁a | ▁b.
+    /// </summary>
+    [Fact]
+    public void A_merge_across_a_space_mark_is_kept_when_the_vocabulary_has_one()
+    {
+        var crossing = TokenizerLoader.Load(SentencePieceStyle(
+            "\"\u2581\": 0, \"a\": 1, \"b\": 2, \"a\u2581\": 3, \"\u2581a\u2581\": 4, \"\u2581a\": 5, \"\u2581b\": 6",
+            "\"a \u2581\", \"\u2581 a\u2581\", \"\u2581 a\", \"\u2581 b\""));
+        Assert.Equal([4, 2], crossing.Encode("a b"));
+        Assert.Equal([4, 6], crossing.Encode("a  b")); // ▁a▁ then ▁b
+
+        var wordwise = TokenizerLoader.Load(SentencePieceStyle(
+            "\"\u2581\": 0, \"a\": 1, \"b\": 2, \"\u2581a\": 3, \"\u2581b\": 4, \"\u2581\u2581\": 5",
+            "\"\u2581 a\", \"\u2581 b\", \"\u2581 \u2581\""));
+        Assert.Equal([3, 4], wordwise.Encode("a b"));
+        Assert.Equal([3, 0, 4], wordwise.Encode("a  b")); // ▁a | ▁ ▁ b: "▁ b" outranks "▁ ▁", so ▁ ▁b
+    }
+
     public static TheoryData<string, string> BadFiles => new()
     {
         { "{not json", TokenizationErrors.TokenizerCorrupt },

@@ -53,7 +53,7 @@ public sealed class SentencePieceModelTests : IDisposable
         WriteModel();
         Assert.IsType<SentencePieceModelTokenizer>(TokenizerLoader.Load(_dir));
         Assert.Equal(Path.Combine(_dir, "tokenizer.model"), ModelCompiler.Runtime.ModelTokenizer.FindBeside(Path.Combine(_dir, "model.onnx"), null));
-        // compile copies any tokenizer as <output>.tokenizer.bin; the loader looks at the bytes.
+        // compiles before the copy kept its format's name wrote any tokenizer as <output>.tokenizer.bin; the loader looks at the bytes.
         var copied = WriteModel("model.q.tokenizer.bin");
         Assert.IsType<SentencePieceModelTokenizer>(TokenizerLoader.Load(copied));
         var json = Path.Combine(_dir, "other.q.tokenizer.bin");
@@ -72,7 +72,7 @@ public sealed class SentencePieceModelTests : IDisposable
     }
 
     /// <summary>sentencepiece_model.proto's ModelProto for a LLaMA-style BPE vocabulary read from tokenizer.json.</summary>
-    private static byte[] ModelFromTokenizerJson(string tokenizerJson)
+    internal static byte[] ModelFromTokenizerJson(string tokenizerJson)
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(tokenizerJson));
         var model = doc.RootElement.GetProperty("model");
