@@ -7,16 +7,34 @@ namespace ModelCompiler.Onnx;
 /// unique names, topological order. Indexes are built on demand; call <see cref="Invalidate"/> after edits
 /// made directly on the proto.
 /// </summary>
+/// <remarks>
+/// A subgraph (an <c>If</c> branch, a <c>Loop</c>/<c>Scan</c> body) is edited through its <see cref="Scope"/>: lookups of
+/// initializers, producers and graph inputs fall back to the outer scopes (a subgraph may read outer values), names are
+/// unique across the whole model, and initializers it adds go to the main graph (outer-scope references are legal).
+/// </remarks>
 public sealed class OnnxGraph
 {
     private Dictionary<string, TensorProto>? _initializers;
     private Dictionary<string, NodeProto>? _producers;
     private Dictionary<string, List<NodeProto>>? _consumers;
     private HashSet<string>? _names;
+    private Dictionary<GraphProto, OnnxGraph>? _scopes;
 
     public OnnxGraph(GraphProto graph) => Proto = graph;
 
+    private OnnxGraph(GraphProto graph, OnnxGraph parent)
+    {
+        Proto = graph;
+        Parent = parent;
+    }
+
     public GraphProto Proto { get; }
+
+    /// <summary>The enclosing graph of a subgraph scope; null for the main graph.</summary>
+    public OnnxGraph? Parent { get; }
+
+    /// <summary>The main graph.</summary>
+    public OnnxGraph Root => Parent?.Root ?? this;
 
     public void Invalidate()
     {
@@ -24,20 +42,70 @@ public sealed class OnnxGraph
         _producers = null;
         _consumers = null;
         _names = null;
+        // Scopes stay the same objects (callers key on them); their indexes go stale with this graph's.
+        if (_scopes is not null)
+            foreach (var scope in _scopes.Values) scope.Invalidate();
     }
 
+    /// <summary>This graph's own initializers (not those of outer scopes).</summary>
     public IReadOnlyDictionary<string, TensorProto> Initializers =>
         _initializers ??= Proto.Initializer.GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
 
-    public TensorProto? Initializer(string name) => Initializers.GetValueOrDefault(name);
+    /// <summary>The initializer named <paramref name="name"/> in this graph or, for a subgraph, an outer one.</summary>
+    public TensorProto? Initializer(string name) => Initializers.GetValueOrDefault(name) ?? (DefinedHere(name) ? null : Parent?.Initializer(name));
 
-    public bool IsGraphInput(string name) => Proto.Input.Any(i => i.Name == name) && !Initializers.ContainsKey(name);
+    public bool IsGraphInput(string name) => Proto.Input.Any(i => i.Name == name)
+        ? !Initializers.ContainsKey(name)
+        : !DefinedHere(name) && Parent?.IsGraphInput(name) == true;
 
-    /// <summary>The node that outputs <paramref name="tensor"/>, or null for graph inputs and initializers.</summary>
+    /// <summary>The node that outputs <paramref name="tensor"/> (in this graph or an outer one), or null for graph inputs and initializers.</summary>
     public NodeProto? Producer(string tensor)
     {
         _producers ??= BuildProducers();
-        return _producers.GetValueOrDefault(tensor);
+        return _producers.GetValueOrDefault(tensor) ?? (DefinedHere(tensor) ? null : Parent?.Producer(tensor));
+    }
+
+    /// <summary>The graph <paramref name="subgraph"/> (a graph attribute of a node at any depth below this one) as a scope; null: this graph.</summary>
+    public OnnxGraph Scope(GraphProto? subgraph)
+    {
+        if (subgraph is null || ReferenceEquals(subgraph, Proto)) return this;
+        return FindScope(subgraph) ?? throw new ArgumentException($"graph '{subgraph.Name}' is not a subgraph of '{Proto.Name}'", nameof(subgraph));
+    }
+
+    /// <summary>The subgraphs of <paramref name="node"/> (If branches, Loop/Scan bodies) as scopes, in attribute order.</summary>
+    public IEnumerable<(string Attribute, OnnxGraph Graph)> Subgraphs(NodeProto node)
+    {
+        foreach (var a in node.Attribute)
+        {
+            if (a.G is not null) yield return (a.Name, Child(a.G));
+            foreach (var g in a.Graphs) yield return (a.Name, Child(g));
+        }
+    }
+
+    private OnnxGraph Child(GraphProto g)
+    {
+        _scopes ??= new Dictionary<GraphProto, OnnxGraph>(ReferenceEqualityComparer.Instance);
+        if (!_scopes.TryGetValue(g, out var scope)) _scopes[g] = scope = new OnnxGraph(g, this);
+        return scope;
+    }
+
+    private OnnxGraph? FindScope(GraphProto subgraph)
+    {
+        foreach (var node in Proto.Node)
+            foreach (var (_, g) in Subgraphs(node))
+            {
+                if (ReferenceEquals(g.Proto, subgraph)) return g;
+                if (g.FindScope(subgraph) is { } inner) return inner;
+            }
+        return null;
+    }
+
+    /// <summary>True when this graph itself defines <paramref name="name"/> (input, initializer or node output): it shadows outer scopes.</summary>
+    private bool DefinedHere(string name)
+    {
+        if (Parent is null) return true;
+        _producers ??= BuildProducers();
+        return _producers.ContainsKey(name) || Initializers.ContainsKey(name) || Proto.Input.Any(i => i.Name == name);
     }
 
     /// <summary>Nodes that read <paramref name="tensor"/>, in graph order (graph outputs are not nodes).</summary>
@@ -52,6 +120,7 @@ public sealed class OnnxGraph
     /// <summary>A name not used by any tensor, node or initializer: <paramref name="baseName"/>, else baseName_1, _2...</summary>
     public string UniqueName(string baseName)
     {
+        if (Parent is not null) return Root.UniqueName(baseName);
         _names ??= CollectNames();
         var name = baseName;
         for (var i = 1; _names.Contains(name); i++) name = $"{baseName}_{i}";
@@ -59,8 +128,14 @@ public sealed class OnnxGraph
         return name;
     }
 
+    /// <summary>Adds <paramref name="tensor"/> to the main graph (a subgraph reads it from the outer scope).</summary>
     public void AddInitializer(TensorProto tensor)
     {
+        if (Parent is not null)
+        {
+            Root.AddInitializer(tensor);
+            return;
+        }
         Proto.Initializer.Add(tensor);
         if (_initializers is not null) _initializers[tensor.Name] = tensor;
         _names?.Add(tensor.Name);
@@ -75,7 +150,7 @@ public sealed class OnnxGraph
         Proto.Node.Add(node);
         _producers = null;
         _consumers = null;
-        _names?.UnionWith(node.Output.Append(node.Name));
+        Root._names?.UnionWith(node.Output.Append(node.Name));
         return node;
     }
 
@@ -121,10 +196,14 @@ public sealed class OnnxGraph
 
     /// <summary>
     /// Reorders nodes topologically (Kahn's algorithm, stable: among ready nodes the earliest in the current
-    /// order goes first, so an already sorted graph is unchanged). Throws on a cycle.
+    /// order goes first, so an already sorted graph is unchanged), subgraphs included. Throws on a cycle.
     /// </summary>
     public void TopologicalSort()
     {
+        foreach (var node in Proto.Node)
+            foreach (var (_, sub) in Subgraphs(node))
+                sub.TopologicalSort(); // names a subgraph reads from outer scopes count as available there
+
         var nodes = Proto.Node.ToList();
         var available = new HashSet<string>(StringComparer.Ordinal) { "" };
         available.UnionWith(Proto.Input.Select(i => i.Name));
@@ -187,19 +266,30 @@ public sealed class OnnxGraph
         return map;
     }
 
+    /// <summary>Every name in this graph and its subgraphs at any depth.</summary>
     private HashSet<string> CollectNames()
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        names.UnionWith(Proto.Input.Select(i => i.Name));
-        names.UnionWith(Proto.Output.Select(i => i.Name));
-        names.UnionWith(Proto.Initializer.Select(i => i.Name));
-        names.UnionWith(Proto.ValueInfo.Select(i => i.Name));
-        foreach (var n in Proto.Node)
-        {
-            names.Add(n.Name);
-            names.UnionWith(n.Output);
-            names.UnionWith(n.Input);
-        }
+        Collect(Proto, names);
         return names;
+
+        static void Collect(GraphProto g, HashSet<string> names)
+        {
+            names.UnionWith(g.Input.Select(i => i.Name));
+            names.UnionWith(g.Output.Select(i => i.Name));
+            names.UnionWith(g.Initializer.Select(i => i.Name));
+            names.UnionWith(g.ValueInfo.Select(i => i.Name));
+            foreach (var n in g.Node)
+            {
+                names.Add(n.Name);
+                names.UnionWith(n.Output);
+                names.UnionWith(n.Input);
+                foreach (var a in n.Attribute)
+                {
+                    if (a.G is not null) Collect(a.G, names);
+                    foreach (var sub in a.Graphs) Collect(sub, names);
+                }
+            }
+        }
     }
 }

@@ -20,6 +20,9 @@ public enum DecoderInputKind
     /// <summary>GQA's total length, int32 [1] or a scalar.</summary>
     TotalSequenceLength,
 
+    /// <summary>A merged decoder's branch selector, bool [1]: false on the first step (empty cache), true once there is a past.</summary>
+    UseCacheBranch,
+
     /// <summary>A recurrent state (key/value cache or another state): zeros first, then the matching output of the previous step.</summary>
     State,
 }

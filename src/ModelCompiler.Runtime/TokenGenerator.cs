@@ -118,6 +118,7 @@ public sealed class TokenGenerator
                     DecoderInputKind.PositionIds => Integers(input.ElementType, [1, count], j => past + j, default),
                     DecoderInputKind.SeqlensK => Integers(input.ElementType, [1], _ => total - 1, default),
                     DecoderInputKind.TotalSequenceLength => Integers(input.ElementType, input.Rank == 0 ? [] : [1], _ => total, default),
+                    DecoderInputKind.UseCacheBranch => OrtValue.CreateTensorValueFromMemory(new[] { past > 0 }, input.Rank == 0 ? [] : [1L]),
                     _ => null,
                 };
                 if (value is null)

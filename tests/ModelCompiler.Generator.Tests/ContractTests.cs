@@ -50,6 +50,37 @@ public sealed class ContractTests
         Baselines.AssertMatches("Demo.GqaModel.g.cs", outcome.Sources["Demo.GqaModel.g.cs"]);
     }
 
+    /// <summary>The fixture as a merged decoder (Optimum's decoder_model_merged.onnx) would have it: a bool use_cache_branch [1] besides.</summary>
+    private static string Merged()
+    {
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(Fixtures.Read("gqa_fp16.manifest.json"))!;
+        manifest["signature"]!["inputs"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject
+        {
+            ["name"] = "use_cache_branch", ["element_type"] = "bool", ["shape"] = new System.Text.Json.Nodes.JsonArray(1),
+        });
+        manifest["decoder"]!["extra_inputs"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject
+        {
+            ["name"] = "use_cache_branch", ["kind"] = "use_cache_branch", ["type"] = "bool",
+        });
+        return manifest.ToJsonString();
+    }
+
+    [Fact]
+    public void A_merged_decoders_use_cache_branch_is_fed_by_generation()
+    {
+        var text = Merged();
+        var result = ManifestParser.Parse("/p/gqa_fp16.manifest.json", text, Options, CancellationToken.None);
+
+        Assert.Empty(result.Diagnostics);
+        var plan = Assert.IsType<GreedyPlan>(Assert.IsType<DecoderModel>(result.Model!.Decoder).Greedy);
+        Assert.Equal(("use_cache_branch", GreedyInputRole.UseCacheBranch, "bool", 1), plan.Inputs.Select(i => (i.Name, i.Role, i.ElementType, i.Rank)).Last());
+
+        var outcome = GeneratorHarness.Run([Gqa(text)]);
+        Assert.Empty(outcome.GeneratorDiagnostics);
+        Assert.True(outcome.CompilationProblems.IsEmpty, GeneratorHarness.Format(outcome.CompilationProblems));
+        Assert.Contains("DecoderInputKind.UseCacheBranch, global::Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Bool, 1)", outcome.Sources["Demo.GqaModel.g.cs"], StringComparison.Ordinal);
+    }
+
     [Fact]
     public void An_input_outside_the_contract_omits_generation_with_MC4005()
     {

@@ -49,6 +49,38 @@ public sealed class SubgraphAndLegacyInputTests
     }
 
     [Fact]
+    public void A_subgraph_scope_looks_up_outer_values_names_uniquely_and_adds_initializers_to_the_main_graph()
+    {
+        var g = GraphWithIf();
+        var root = new OnnxGraph(g);
+        var then = root.Scope(g.Node[0].Attribute[0].G);
+        Assert.Same(root, then.Parent);
+        Assert.Same(then, root.Subgraphs(g.Node[0]).Single(b => b.Attribute == "then_branch").Graph);
+        Assert.Equal("mul", then.Producer("x2")!.Name); // produced in the outer scope
+        Assert.Equal("then_id", then.Producer("then_out")!.Name);
+        Assert.NotNull(then.Initializer("two"));
+        Assert.True(then.IsGraphInput("x"));
+        Assert.False(then.IsGraphInput("then_out"));
+        Assert.Null(root.Producer("then_out")); // a subgraph's values are not the outer graph's
+
+        Assert.Equal("else_out_1", root.UniqueName("else_out")); // names of every scope count
+        Assert.Equal("x2_1", then.UniqueName("x2"));
+        then.AddInitializer(TensorData.Floats("three", [3f]));
+        Assert.Contains(g.Initializer, t => t.Name == "three");
+        Assert.Empty(g.Node[0].Attribute[0].G.Initializer);
+
+        // Nodes added to the branch out of order are sorted within the branch.
+        var node = then.AddNode("Neg", ["x"], ["neg_x"], "neg");
+        then.Proto.Node.RemoveAt(then.Proto.Node.Count - 1);
+        then.Proto.Node.Insert(0, node);
+        then.Proto.Node[1].Input[0] = "neg_x";
+        then.Proto.Node.Insert(0, new NodeProto { OpType = "Identity", Name = "late", Input = { "then_out" }, Output = { "unused" } });
+        root.TopologicalSort();
+        Assert.Equal(["neg", "then_id", "late"], g.Node.Single(n => n.OpType == "If").Attribute[0].G.Node.Select(n => n.Name));
+        Assert.Same(node, then.Proto.Node[0]);
+    }
+
+    [Fact]
     public void RemoveUnusedInitializers_KeepsWhatOnlyASubgraphReads()
     {
         var g = GraphWithIf();

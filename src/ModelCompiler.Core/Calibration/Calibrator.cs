@@ -25,6 +25,11 @@ public sealed class CalibrationResult
 /// Observes each layer's input activation by exposing it as an extra graph output of a copy of the model
 /// and running that copy on ONNX Runtime window by window; only running statistics are kept.
 /// </summary>
+/// <remarks>
+/// A value inside a subgraph cannot be a graph output, so in a merged decoder the copy has its <c>use_cache_branch</c> If
+/// replaced by the branch every calibration window takes (no past, see <see cref="LayerDiscovery"/>), inlined: the same
+/// nodes computing the same values as the un-merged decoder. The with-past branch's copies of a layer take its statistics.
+/// </remarks>
 public static class Calibrator
 {
     public static CalibrationResult Run(ModelProto fp32, IReadOnlyList<QuantizableLayer> layers, TokenStream tokens, int context,
@@ -36,6 +41,7 @@ public static class Calibrator
         // Each tap is declared in the type its layer computes in (fp16 in an fp16 export); statistics are kept in fp32.
         var types = layers.GroupBy(l => l.ActivationInput).ToDictionary(g => g.Key, g => g.First().ComputeType, StringComparer.Ordinal);
         var tapped = fp32.Clone();
+        InlineNoPastBranches(new OnnxGraph(tapped.Graph), tapped.Graph);
         var graphOutputs = new HashSet<string>(tapped.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
         foreach (var a in activations.Where(a => !graphOutputs.Contains(a)))
         {
@@ -76,6 +82,30 @@ public static class Calibrator
             progress?.Report(new EvaluationProgress(window.Index + 1, windows.Count, done, total, clock.Elapsed.TotalSeconds));
         }
         return new CalibrationResult { ByActivation = stats, Tokens = seen, Windows = windows.Count, Seconds = clock.Elapsed.TotalSeconds };
+    }
+
+    /// <summary>
+    /// Replaces each merged-decoder If in <paramref name="graph"/> (and in the branches it inlines) by its no-past branch:
+    /// the branch's nodes and initializers move into the enclosing graph, and an Identity gives each branch output the
+    /// If's output name.
+    /// </summary>
+    internal static void InlineNoPastBranches(OnnxGraph root, GraphProto graph)
+    {
+        for (var i = 0; i < graph.Node.Count; i++)
+        {
+            var node = graph.Node[i];
+            if (!LayerDiscovery.IsCacheBranchIf(root, node) || node.Attribute.FirstOrDefault(a => a.Name == "else_branch")?.G is not { } branch) continue;
+            InlineNoPastBranches(root, branch);
+            var inlined = branch.Node.ToList();
+            for (var k = 0; k < node.Output.Count && k < branch.Output.Count; k++)
+                if (node.Output[k].Length > 0 && node.Output[k] != branch.Output[k].Name)
+                    inlined.Add(new NodeProto { OpType = "Identity", Name = $"{node.Name}/else_branch/{branch.Output[k].Name}", Input = { branch.Output[k].Name }, Output = { node.Output[k] } });
+            graph.Initializer.AddRange(branch.Initializer);
+            graph.ValueInfo.AddRange(branch.ValueInfo);
+            graph.Node.RemoveAt(i);
+            for (var k = 0; k < inlined.Count; k++) graph.Node.Insert(i + k, inlined[k]);
+            i += inlined.Count - 1;
+        }
     }
 
     /// <summary>An observed activation as fp32: float32 as is, float16 and bfloat16 converted into <paramref name="buffer"/>.</summary>

@@ -148,6 +148,9 @@ public static class CompileStages
         var layers = LayerDiscovery.Find(new OnnxGraph(fp32.Graph));
         if (layers.Count == 0)
             throw new ModelCompilerException("MC1041", "the model has no quantizable layer (no MatMul/Gemm with a constant 2-D weight).", modelPath);
+        if (layers.Count(l => l.QuantizedWeight is not null || l.ActivationQuantized) is var already and > 0)
+            reporter.Warning($"{modelPath}: warning MC1156: {already} of {layers.Count} layers are already quantized (DequantizeLinear on an integer weight or on the layer input); "
+                + "their quantized weights are kept as they are: INT8 adds only the activation quantization a layer lacks, fp16/fp32 leave them unchanged (docs/models.md).");
         var roles = RoleInference.Infer(new OnnxGraph(fp32.Graph), layers);
         PolicyOverrides.Validate(spec.Policy, layers, roles);
         foreach (var w in PolicyOverrides.UnmatchedRoles(spec.Policy, roles)) reporter.Warning(w.ToDiagnosticString());
@@ -245,7 +248,7 @@ public static class CompileStages
         if (int8Layers.Count > 0) form.Import(quantized);
         var int8 = QdqInt8Transform.Apply(graph, int8Layers, l => s.ActivationRanges[l.ActivationInput], form);
         var wholeGraph = s.Spec.Target.Value == CompileTarget.Cuda && s.Fallback == LayerPrecision.Fp16
-            && WholeGraphFp16Transform.Apply(quantized, graph, decisions.Where(d => d.Precision == LayerPrecision.Fp32).Select(d => bound[d.Layer.Name].Node));
+            && WholeGraphFp16Transform.Apply(quantized, graph, decisions.Where(d => d.Precision == LayerPrecision.Fp32).SelectMany(d => bound[d.Layer.Name].Sites.Select(l => l.Node)));
         if (!wholeGraph) Fp16Transform.Apply(graph, decisions.Where(d => d.Precision == LayerPrecision.Fp16).Select(d => bound[d.Layer.Name]));
         GraphCleanup.Run(graph);
         if (stamp)
@@ -310,7 +313,7 @@ public static class CompileStages
         var result = attempt.Result;
         foreach (var p in result.Providers.Where(p => p.Status != ProviderStatus.Ok))
             s.Reporter.Warning($"{s.Spec.Validation.Location}: warning MC3005: execution provider '{p.Provider}' was not validated ({p.Status.ToString().ToLowerInvariant()}): {p.Reason}");
-        var int8Count = result.Int8Layers;
+        var int8Count = result.Int8Nodes;
         if (int8Count > 0 && result.Providers.Any(p => p.Provider == ExecutionProviders.Cpu && p.Status == ProviderStatus.Ok))
         {
             var fused = FusionCheck.CountFusedInt8(attempt.StagedModel, s.Staging);

@@ -148,7 +148,7 @@ public static class ManifestWriter
         Port(w, "position_ids", c.PositionIds);
         Port(w, "logits", c.Logits);
         w.WriteStartArray("extra_inputs");
-        foreach (var (kind, input) in new[] { ("seqlens_k", c.SeqlensK), ("total_sequence_length", c.TotalSequenceLength) })
+        foreach (var (kind, input) in new[] { ("seqlens_k", c.SeqlensK), ("total_sequence_length", c.TotalSequenceLength), ("use_cache_branch", c.UseCacheBranch) })
         {
             if (input is null) continue;
             w.WriteStartObject();

@@ -60,6 +60,8 @@ public sealed record CompileResult
         }
     }
     public int Int8Layers => Decisions.Count(d => d.Precision == LayerPrecision.Int8);
+    /// <summary>INT8 MatMul/Gemm nodes: one per INT8 layer plus its copies (a merged decoder's with-past branch); what <see cref="Int8FusedOnCpu"/> counts.</summary>
+    public int Int8Nodes => Decisions.Where(d => d.Precision == LayerPrecision.Int8).Sum(d => 1 + d.Layer.Copies.Count);
 }
 
 /// <summary>

@@ -52,7 +52,7 @@ public static class ReportWriter
         L($"*provider* is the ONNX Runtime execution provider both models ran on and *status* ok, or why it did not run; *fp32 ppl* and *quantized ppl* are the perplexities (exp of the mean negative log-likelihood per token, in nats) of the original and the quantized model on the evaluation text; *increase* is quantized over fp32 minus 1, in percent; *mean KL* is KL(fp32 ‖ quantized) of the next-token distributions, in nats, averaged over evaluation tokens; *top-1 agreement* is the share of tokens where both models rank the same token first.");
         L($"");
         if (r.Int8FusedOnCpu is { } fused)
-            L($"ONNX Runtime's CPU optimizer fused {fused} of {r.Int8Layers} INT8 layers into integer kernels (QLinearMatMul / MatMulIntegerToFloat){(fused < r.Int8Layers ? " — the rest run as DequantizeLinear + float MatMul" : "")}.");
+            L($"ONNX Runtime's CPU optimizer fused {fused} of {r.Int8Nodes} INT8 {(r.Int8Nodes == r.Int8Layers ? "layers" : "nodes (a merged decoder's layers once per branch)")} into integer kernels (QLinearMatMul / MatMulIntegerToFloat){(fused < r.Int8Nodes ? " — the rest run as DequantizeLinear + float MatMul" : "")}.");
         L($"");
         L($"Calibration: {r.Calibration.Tokens} tokens in {r.Calibration.Windows} windows, {Calibration.RangeEstimators.NameOf(r.Spec.CalibrationMethod.Method.Value)} ranges; activations uint8 asymmetric per tensor, weights int8 symmetric per output channel.");
         L($"");

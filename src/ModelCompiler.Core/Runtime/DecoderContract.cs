@@ -30,12 +30,14 @@ public sealed record DecoderInput(string Name, TensorElementType Type);
 /// The decoder interface read from the graph, not assumed: names and element types of ids, mask and positions
 /// (int32 or int64), logits (fp32/fp16/bf16, rank 3), every recurrent state (KV in the Optimum, <c>past.{i}</c> or packed
 /// <c>past_{i}</c> layouts, layer indices as named, and other states such as <c>past_conv.{i}</c>), and GQA-style
-/// <c>seqlens_k</c> / <c>total_sequence_length</c>. Any required input it cannot feed is MC1040 naming the input.
+/// <c>seqlens_k</c> / <c>total_sequence_length</c>, and a merged decoder's boolean <c>use_cache_branch</c> (Optimum feeds it
+/// false on the first step, with zero-length past, and true once there is a past). Any required input it cannot feed is
+/// MC1040 naming the input.
 /// </summary>
 public sealed partial record DecoderContract(
     DecoderInput InputIds, DecoderInput? AttentionMask, DecoderInput? PositionIds, DecoderInput Logits, int LogitsRank,
     IReadOnlyList<DecoderState> States, DecoderInput? SeqlensK, DecoderInput? TotalSequenceLength, int TotalSequenceLengthRank,
-    long VocabSize)
+    long VocabSize, DecoderInput? UseCacheBranch = null, int UseCacheBranchRank = 1)
 {
     /// <summary>Number of distinct layers that carry state (0: the model runs whole sequences, no cache).</summary>
     public int Layers => States.Select(s => s.Layer).Distinct().Count();
@@ -74,8 +76,9 @@ public sealed partial record DecoderContract(
         DecoderInput Int32(string name, TensorElementType type) => type == TensorElementType.Int32
             ? new DecoderInput(name, type) : throw Bad($"input '{name}' is {type}; it must be int32.");
 
-        DecoderInput? ids = null, mask = null, positions = null, seqlens = null, total = null;
+        DecoderInput? ids = null, mask = null, positions = null, seqlens = null, total = null, useCache = null;
         var totalRank = 0;
+        var useCacheRank = 1;
         var states = new List<DecoderState>();
         foreach (var input in inputs)
         {
@@ -86,11 +89,15 @@ public sealed partial record DecoderContract(
                 case "position_ids": positions = Index(input); continue;
                 case "seqlens_k": seqlens = Int32(input.Name, input.Type); continue;
                 case "total_sequence_length": total = Int32(input.Name, input.Type); totalRank = input.Dims.Length; continue;
+                case "use_cache_branch":
+                    useCache = input.Type == TensorElementType.Bool ? new DecoderInput(input.Name, input.Type) : throw Bad($"input '{input.Name}' is {input.Type}; it must be bool.");
+                    useCacheRank = input.Dims.Length;
+                    continue;
             }
             states.Add(State(input, outputByName, Bad));
         }
         return new DecoderContract(ids!, mask, positions, new DecoderInput("logits", logits.Type), logits.Dims.Length, states, seqlens, total, totalRank,
-            logits.Dims.Length == 3 && logits.Dims[2] > 0 ? logits.Dims[2] : -1);
+            logits.Dims.Length == 3 && logits.Dims[2] > 0 ? logits.Dims[2] : -1, useCache, useCacheRank);
     }
 
     private static DecoderState State((string Name, TensorElementType Type, int[] Dims) input,
@@ -109,7 +116,7 @@ public sealed partial record DecoderContract(
         else if (OtherState().Match(name) is { Success: true } m4)
             (output, kind, layer) = ("present" + name["past".Length..], DecoderStateKind.State, int.Parse(m4.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         else
-            throw bad($"the graph's required input '{name}' is not one a decoder contract can feed (input_ids, attention_mask, position_ids, past KV or state inputs with a matching present output, seqlens_k, total_sequence_length).");
+            throw bad($"the graph's required input '{name}' is not one a decoder contract can feed (input_ids, attention_mask, position_ids, past KV or state inputs with a matching present output, seqlens_k, total_sequence_length, use_cache_branch).");
         if (!outputs.TryGetValue(output, out var o))
             throw bad($"the graph's state input '{name}' has no matching output '{output}' to carry between steps.");
         if (input.Type is not (TensorElementType.Float or TensorElementType.Float16 or TensorElementType.BFloat16))

@@ -167,6 +167,12 @@ public sealed class DecoderSession : IDisposable
                 names.Add(total.Name);
                 values.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { past + seq }, Contract.TotalSequenceLengthRank == 0 ? [] : [1L])));
             }
+            if (Contract.UseCacheBranch is { } useCache)
+            {
+                // A merged decoder: its no-past branch from an empty cache (past fed zero-length), its with-past branch after.
+                names.Add(useCache.Name);
+                values.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { past > 0 }, Contract.UseCacheBranchRank == 0 ? [] : [1L])));
+            }
             for (var i = 0; i < Contract.States.Count; i++)
             {
                 var state = Contract.States[i];

@@ -13,40 +13,52 @@ namespace ModelCompiler.Transforms;
 /// </summary>
 public static class Fp16Transform
 {
-    public static void Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers)
+    /// <summary>
+    /// FP16 on <paramref name="layers"/>: each node's Casts go into the graph it lives in, and a layer's copies (the
+    /// with-past branch of a merged decoder) read the one fp16 weight, which goes into the main graph. Layers that
+    /// already compute in half precision, or are already quantized, are left as they are.
+    /// </summary>
+    public static void Apply(OnnxGraph root, IEnumerable<QuantizableLayer> layers)
     {
-        var casts = new Dictionary<string, string>(StringComparer.Ordinal);
-        // A layer of an fp16/bf16 export already computes in half precision: nothing to do.
-        foreach (var layer in layers.Where(l => l.ComputeType == DataType.Float))
+        var casts = new Dictionary<(OnnxGraph, string), string>(); // activation in its graph → its fp16 Cast
+        foreach (var primary in layers.Where(l => l.ComputeType == DataType.Float && l.QuantizedWeight is null && !l.ActivationQuantized))
         {
-            if (!casts.TryGetValue(layer.ActivationInput, out var half))
+            string? wName = null;
+            foreach (var layer in primary.Sites)
             {
-                half = graph.UniqueName($"{layer.ActivationInput}_fp16");
-                graph.AddNode("Cast", [layer.ActivationInput], [half], graph.UniqueName($"{layer.ActivationInput}_Cast_fp16"), Attr.Int("to", (long)DataType.Float16));
-                casts[layer.ActivationInput] = half;
+                var graph = layer.GraphIn(root);
+                if (!casts.TryGetValue((graph, layer.ActivationInput), out var half))
+                {
+                    half = graph.UniqueName($"{layer.ActivationInput}_fp16");
+                    graph.AddNode("Cast", [layer.ActivationInput], [half], graph.UniqueName($"{layer.ActivationInput}_Cast_fp16"), Attr.Int("to", (long)DataType.Float16));
+                    casts[(graph, layer.ActivationInput)] = half;
+                }
+
+                if (wName is null)
+                {
+                    // The node reads the stored layout unless a Transpose sat in between, which the fp16 weight replaces.
+                    var source = graph.Initializer(primary.WeightInitializer)!;
+                    var (rows, cols, transpose) = ((int)source.Dims[0], (int)source.Dims[1], primary.WeightTransposed);
+                    wName = graph.UniqueName($"{primary.Name}.weight_fp16");
+                    long[] dims = primary.GemmTransB ? [primary.OutFeatures, primary.InFeatures] : [primary.InFeatures, primary.OutFeatures];
+                    graph.AddInitializer(Lazy(wName, dims, () =>
+                    {
+                        var w = TensorData.ReadFloats(source);
+                        return HalfBytes(transpose ? Int8Weights.Transpose(w, rows, cols) : w, clampToFinite: false);
+                    }));
+                }
+
+                if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
+                    layer.Node.Input[2] = CastBias(graph, layer.Node.Input[2], layer.Name);
+
+                var output = layer.Node.Output[0];
+                var halfOut = graph.UniqueName($"{output}_fp16");
+                layer.Node.Input[0] = half;
+                layer.Node.Input[1] = wName;
+                layer.Node.Output[0] = halfOut;
+                graph.AddNode("Cast", [halfOut], [output], graph.UniqueName($"{layer.Name}.output_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
+                graph.Invalidate();
             }
-
-            // The node reads the stored layout unless a Transpose sat in between, which the fp16 weight replaces.
-            var source = graph.Initializer(layer.WeightInitializer)!;
-            var (rows, cols, transpose) = ((int)source.Dims[0], (int)source.Dims[1], layer.WeightTransposed);
-            var wName = graph.UniqueName($"{layer.Name}.weight_fp16");
-            long[] dims = layer.GemmTransB ? [layer.OutFeatures, layer.InFeatures] : [layer.InFeatures, layer.OutFeatures];
-            graph.AddInitializer(Lazy(wName, dims, () =>
-            {
-                var w = TensorData.ReadFloats(source);
-                return HalfBytes(transpose ? Int8Weights.Transpose(w, rows, cols) : w, clampToFinite: false);
-            }));
-
-            if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
-                layer.Node.Input[2] = CastBias(graph, layer.Node.Input[2], layer.Name);
-
-            var output = layer.Node.Output[0];
-            var halfOut = graph.UniqueName($"{output}_fp16");
-            layer.Node.Input[0] = half;
-            layer.Node.Input[1] = wName;
-            layer.Node.Output[0] = halfOut;
-            graph.AddNode("Cast", [halfOut], [output], graph.UniqueName($"{layer.Name}.output_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
-            graph.Invalidate();
         }
     }
 

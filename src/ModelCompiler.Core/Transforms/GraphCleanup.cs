@@ -1,13 +1,27 @@
 using ModelCompiler.Onnx;
+using ModelCompiler.Onnx.Proto;
 
 namespace ModelCompiler.Transforms;
 
-/// <summary>Removes what a rewrite left unused: nodes whose outputs nobody reads, then unused initializers.</summary>
+/// <summary>Removes what a rewrite left unused: nodes whose outputs nobody reads (in subgraphs too), then unused initializers.</summary>
 public static class GraphCleanup
 {
     public static void Run(OnnxGraph graph)
     {
-        var proto = graph.Proto;
+        RemoveDeadNodes(graph.Proto);
+        graph.Invalidate();
+        graph.RemoveUnusedInitializers();
+        graph.TopologicalSort();
+    }
+
+    /// <summary>Dead nodes of <paramref name="proto"/>, innermost subgraphs first (a subgraph's outputs are what it must keep).</summary>
+    private static void RemoveDeadNodes(GraphProto proto)
+    {
+        foreach (var a in proto.Node.SelectMany(n => n.Attribute))
+        {
+            if (a.G is not null) RemoveDeadNodes(a.G);
+            foreach (var g in a.Graphs) RemoveDeadNodes(g);
+        }
         bool removed;
         do
         {
@@ -23,8 +37,5 @@ public static class GraphCleanup
                 }
             }
         } while (removed);
-        graph.Invalidate();
-        graph.RemoveUnusedInitializers();
-        graph.TopologicalSort();
     }
 }

@@ -74,70 +74,103 @@ public static class QdqInt8Transform
         Apply(graph, layers, l => { var s = calibration.For(l); return (s.Min, s.Max); });
 
     /// <summary>With each layer's activation range from <paramref name="range"/> (a calibration method's estimate).</summary>
-    public static IReadOnlyList<Int8LayerInfo> Apply(OnnxGraph graph, IEnumerable<QuantizableLayer> layers, Func<QuantizableLayer, (float Min, float Max)> range,
+    /// <remarks>
+    /// A layer's copies (the with-past branch of a merged decoder) get the same parameters and read the same INT8 weight;
+    /// each node's Q/DQ nodes go into the graph the node lives in, their initializers into the main graph. A layer whose
+    /// weight is already quantized (DequantizeLinear on an integer initializer) keeps that weight as it is, and one whose
+    /// input already comes from a DequantizeLinear gets no second activation quantization.
+    /// </remarks>
+    public static IReadOnlyList<Int8LayerInfo> Apply(OnnxGraph root, IEnumerable<QuantizableLayer> layers, Func<QuantizableLayer, (float Min, float Max)> range,
         QdqForm? form = null)
     {
         form ??= QdqForm.Default;
         var infos = new List<Int8LayerInfo>();
-        var quantized = new Dictionary<string, string>(StringComparer.Ordinal); // activation → Q output
-        var upcast = new Dictionary<string, string>(StringComparer.Ordinal); // fp16/bf16 activation → its fp32 Cast
-        foreach (var layer in layers)
+        var quantized = new Dictionary<(OnnxGraph, string), string>(); // activation in its graph → Q output
+        var upcast = new Dictionary<(OnnxGraph, string), string>(); // fp16/bf16 activation in its graph → its fp32 Cast
+        foreach (var primary in layers)
         {
-            var (lo, hi) = range(layer);
+            var (lo, hi) = range(primary);
             var act = ActivationQuantParams.FromRange(lo, hi);
-            var baseName = layer.Name;
-            var cast = form.CastHalfToFloat && layer.ComputeType != DataType.Float;
-            var scaleType = cast ? DataType.Float : layer.ComputeType;
+            var baseName = primary.Name;
+            // An already quantized weight dequantizes to the layer's own type: its activation is quantized in that type too.
+            var cast = form.CastHalfToFloat && primary.ComputeType != DataType.Float && primary.QuantizedWeight is null;
+            var scaleType = cast ? DataType.Float : primary.ComputeType;
 
-            var input = layer.ActivationInput;
-            if (cast && !upcast.TryGetValue(input, out input))
+            // The weight once per layer, made where its first node needs it (so names and initializers come in the order
+            // of a graph without copies); an already quantized weight is kept.
+            string? wName = null, wScale = null, wZp = null;
+            float[] scales = [];
+            long axis = 1;
+            if (primary.QuantizedWeight is { } existing)
             {
-                input = graph.UniqueName($"{layer.ActivationInput}_fp32");
-                graph.AddNode("Cast", [layer.ActivationInput], [input], graph.UniqueName($"{layer.ActivationInput}_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
-                upcast[layer.ActivationInput] = input;
+                wName = primary.WeightInitializer;
+                scales = TensorData.ReadFloats(QuantizableLayer.Tensor(root, existing.Scale, primary.WeightGraph)!);
             }
-            if (!quantized.TryGetValue(input, out var qOut))
-            {
-                var scaleName = graph.UniqueName($"{layer.ActivationInput}_scale");
-                var zpName = graph.UniqueName($"{layer.ActivationInput}_zero_point");
-                graph.AddInitializer(Scales(scaleName, [act.Scale], scaleType));
-                graph.AddInitializer(TensorData.UInt8s(zpName, [act.ZeroPoint]));
-                qOut = graph.UniqueName($"{layer.ActivationInput}_quantized");
-                AddQdqNode(graph, form, "QuantizeLinear", [input, scaleName, zpName], qOut, graph.UniqueName($"{layer.ActivationInput}_QuantizeLinear"));
-                quantized[input] = qOut;
-            }
-            // One DequantizeLinear per consumer, so each MatMul forms its own QDQ node unit.
-            var q = graph.Producer(qOut)!;
-            var dqAct = graph.UniqueName($"{baseName}.input_dequantized");
-            AddQdqNode(graph, form, "DequantizeLinear", [qOut, q.Input[1], q.Input[2]], dqAct, graph.UniqueName($"{baseName}.input_DequantizeLinear"));
 
-            var wName = graph.UniqueName($"{baseName}.weight_quantized");
-            var wScale = graph.UniqueName($"{baseName}.weight_scale");
-            var wZp = graph.UniqueName($"{baseName}.weight_zero_point");
-            var (wq, scales, axis) = Int8Weights.ForLayer(graph, layer, wName);
-            graph.AddInitializer(wq);
-            graph.AddInitializer(Scales(wScale, scales, scaleType, scales.Length));
-            graph.AddInitializer(TensorData.Int8s(wZp, new sbyte[scales.Length], scales.Length));
-            var dqW = graph.UniqueName($"{baseName}.weight_dequantized");
-            AddQdqNode(graph, form, "DequantizeLinear", [wName, wScale, wZp], dqW, graph.UniqueName($"{baseName}.weight_DequantizeLinear"), Attr.Int("axis", axis));
-
-            layer.Node.Input[0] = dqAct;
-            layer.Node.Input[1] = dqW;
-            if (cast)
+            foreach (var layer in primary.Sites)
             {
-                if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
+                var graph = layer.GraphIn(root);
+                if (!layer.ActivationQuantized)
                 {
-                    var bias = graph.UniqueName($"{baseName}.bias_fp32");
-                    graph.AddNode("Cast", [layer.Node.Input[2]], [bias], graph.UniqueName($"{baseName}.bias_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
-                    layer.Node.Input[2] = bias;
+                    var input = layer.ActivationInput;
+                    if (cast && !upcast.TryGetValue((graph, input), out input))
+                    {
+                        input = graph.UniqueName($"{layer.ActivationInput}_fp32");
+                        graph.AddNode("Cast", [layer.ActivationInput], [input], graph.UniqueName($"{layer.ActivationInput}_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
+                        upcast[(graph, layer.ActivationInput)] = input;
+                    }
+                    if (!quantized.TryGetValue((graph, input), out var qOut))
+                    {
+                        var scaleName = graph.UniqueName($"{layer.ActivationInput}_scale");
+                        var zpName = graph.UniqueName($"{layer.ActivationInput}_zero_point");
+                        graph.AddInitializer(Scales(scaleName, [act.Scale], scaleType));
+                        graph.AddInitializer(TensorData.UInt8s(zpName, [act.ZeroPoint]));
+                        qOut = graph.UniqueName($"{layer.ActivationInput}_quantized");
+                        AddQdqNode(graph, form, "QuantizeLinear", [input, scaleName, zpName], qOut, graph.UniqueName($"{layer.ActivationInput}_QuantizeLinear"));
+                        quantized[(graph, input)] = qOut;
+                    }
+                    // One DequantizeLinear per consumer, so each MatMul forms its own QDQ node unit.
+                    var q = graph.Producer(qOut)!;
+                    var dqAct = graph.UniqueName($"{baseName}.input_dequantized");
+                    AddQdqNode(graph, form, "DequantizeLinear", [qOut, q.Input[1], q.Input[2]], dqAct, graph.UniqueName($"{baseName}.input_DequantizeLinear"));
+                    layer.Node.Input[0] = dqAct;
                 }
-                var output = layer.Node.Output[0];
-                var floatOut = graph.UniqueName($"{output}_fp32");
-                layer.Node.Output[0] = floatOut;
-                graph.AddNode("Cast", [floatOut], [output], graph.UniqueName($"{baseName}.output_Cast"), Attr.Int("to", (long)layer.ComputeType));
+                if (primary.QuantizedWeight is not null)
+                {
+                    graph.Invalidate(); // the weight's own DequantizeLinear stays
+                    continue;
+                }
+
+                if (wName is null)
+                {
+                    wName = graph.UniqueName($"{baseName}.weight_quantized");
+                    wScale = graph.UniqueName($"{baseName}.weight_scale");
+                    wZp = graph.UniqueName($"{baseName}.weight_zero_point");
+                    (var wq, scales, axis) = Int8Weights.ForLayer(graph, primary, wName);
+                    graph.AddInitializer(wq);
+                    graph.AddInitializer(Scales(wScale, scales, scaleType, scales.Length));
+                    graph.AddInitializer(TensorData.Int8s(wZp, new sbyte[scales.Length], scales.Length));
+                }
+                var dqW = graph.UniqueName($"{baseName}.weight_dequantized");
+                AddQdqNode(graph, form, "DequantizeLinear", [wName, wScale!, wZp!], dqW, graph.UniqueName($"{baseName}.weight_DequantizeLinear"), Attr.Int("axis", axis));
+
+                layer.Node.Input[1] = dqW;
+                if (cast)
+                {
+                    if (layer.Node.OpType == "Gemm" && layer.Node.Input.Count > 2 && layer.Node.Input[2].Length > 0)
+                    {
+                        var bias = graph.UniqueName($"{baseName}.bias_fp32");
+                        graph.AddNode("Cast", [layer.Node.Input[2]], [bias], graph.UniqueName($"{baseName}.bias_Cast_fp32"), Attr.Int("to", (long)DataType.Float));
+                        layer.Node.Input[2] = bias;
+                    }
+                    var output = layer.Node.Output[0];
+                    var floatOut = graph.UniqueName($"{output}_fp32");
+                    layer.Node.Output[0] = floatOut;
+                    graph.AddNode("Cast", [floatOut], [output], graph.UniqueName($"{baseName}.output_Cast"), Attr.Int("to", (long)layer.ComputeType));
+                }
+                graph.Invalidate();
             }
-            graph.Invalidate();
-            infos.Add(new Int8LayerInfo(layer.Name, act, wName, scales.Min(), scales.Max()));
+            infos.Add(new Int8LayerInfo(primary.Name, act, wName!, scales.Min(), scales.Max()));
         }
         return infos;
     }

@@ -15,6 +15,10 @@ public static class FusionCheck
         "QLinearMatMul", "MatMulIntegerToFloat", "QGemm", "DynamicQuantizeMatMul",
     };
 
+    /// <summary>Fused kernels in <paramref name="graph"/> and its subgraphs (a merged decoder's If branches are optimized too).</summary>
+    private static int CountIn(ModelCompiler.Onnx.Proto.GraphProto graph) =>
+        graph.Node.Sum(n => (FusedInt8Ops.Contains(n.OpType) ? 1 : 0) + n.Attribute.Sum(a => (a.G is null ? 0 : CountIn(a.G)) + a.Graphs.Sum(CountIn)));
+
     /// <summary>
     /// The number of integer matrix-multiply kernels in ORT's optimized CPU graph of <paramref name="modelPath"/>,
     /// or null when ORT could not write that graph (the check is advice, never a reason to fail a compile).
@@ -35,7 +39,7 @@ public static class FusionCheck
                 options.AddSessionConfigEntry("session.optimized_model_external_initializers_file_name", "ort-optimized.onnx.data");
                 using (new InferenceSession(modelPath, options)) { }
             }
-            return OnnxModelIO.Load(optimized).Graph.Node.Count(n => FusedInt8Ops.Contains(n.OpType));
+            return CountIn(OnnxModelIO.Load(optimized).Graph);
         }
         catch (Exception e) when (e is OnnxRuntimeException or ModelCompilerException or IOException)
         {

@@ -20,6 +20,7 @@ namespace ModelCompiler.Generator.Model
         PositionIds,
         SeqlensK,
         TotalSequenceLength,
+        UseCacheBranch,
         State,
     }
 

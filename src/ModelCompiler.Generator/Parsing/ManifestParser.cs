@@ -730,7 +730,10 @@ namespace ModelCompiler.Generator.Parsing
                 {
                     string? kind = ((item as JsonObject)?["kind"] as JsonString)?.Value;
                     string? name = ((item as JsonObject)?["name"] as JsonString)?.Value;
-                    var role = kind == "seqlens_k" ? GreedyInputRole.SeqlensK : kind == "total_sequence_length" ? GreedyInputRole.TotalSequenceLength : (GreedyInputRole?)null;
+                    var role = kind == "seqlens_k" ? GreedyInputRole.SeqlensK
+                        : kind == "total_sequence_length" ? GreedyInputRole.TotalSequenceLength
+                        : kind == "use_cache_branch" ? GreedyInputRole.UseCacheBranch
+                        : (GreedyInputRole?)null;
                     if (name is null || role is null)
                     {
                         problems.Add($"'decoder.extra_inputs' holds an entry of kind '{kind}' that generation cannot feed");
@@ -793,9 +796,9 @@ namespace ModelCompiler.Generator.Parsing
                 }
                 else if (roles.TryGetValue(input.Name, out var role))
                 {
-                    if (!ElementTypes.IsTokenInteger(input.ElementType))
+                    if (role.Role == GreedyInputRole.UseCacheBranch ? input.ElementType != "bool" : !ElementTypes.IsTokenInteger(input.ElementType))
                     {
-                        problems.Add($"input '{input.Name}' must be int32 or int64");
+                        problems.Add(role.Role == GreedyInputRole.UseCacheBranch ? $"input '{input.Name}' must be bool" : $"input '{input.Name}' must be int32 or int64");
                     }
 
                     greedyInputs.Add(new GreedyInput(input.Name, role.Role, input.ElementType, input.Shape.Count));
