@@ -22,19 +22,22 @@ public static partial class RoleInference
         foreach (var l in layers) roles[l.Name] = FromName(l.Name);
         if (roles.Values.All(r => r != LayerRole.Other)) return roles;
 
+        // A layer inside a branch of a merged decoder is read in its branch (outer names resolve through the scope).
+        var scopes = new Dictionary<object, OnnxGraph>(ReferenceEqualityComparer.Instance);
+        OnnxGraph In(QuantizableLayer l) => l.Subgraph is null ? graph : scopes.TryGetValue(l.Subgraph, out var g) ? g : scopes[l.Subgraph] = l.GraphIn(graph);
         var byActivation = layers.GroupBy(l => l.ActivationInput, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         void Set(QuantizableLayer l, LayerRole r) { if (roles[l.Name] == LayerRole.Other) roles[l.Name] = r; }
 
         foreach (var l in layers)
         {
-            if (ReachesOutput(graph, l.Node.Output[0], "logits", 3)) Set(l, LayerRole.LmHead);
+            if (ReachesOutput(In(l), l.Node.Output[0], LogitsName(graph, l.Subgraph), 3)) Set(l, LayerRole.LmHead);
         }
         // Before qkv: a fused gate_up whose width happens to be 3 × its input is still an MLP.
         var layerOfNode = layers.ToDictionary(l => (object)l.Node, l => l, ReferenceEqualityComparer.Instance);
         foreach (var l in layers)
         {
             if (roles[l.Name] is not (LayerRole.Other or LayerRole.FcIn)) continue;
-            if (UngatedMlpOutput(graph, l, layerOfNode) is { } fcOut)
+            if (UngatedMlpOutput(In(l), l, layerOfNode) is { } fcOut)
             {
                 Set(l, LayerRole.FcIn);
                 Set(fcOut, LayerRole.FcOut);
@@ -42,11 +45,11 @@ public static partial class RoleInference
         }
         foreach (var l in layers)
         {
-            if (IsFusedQkv(graph, l)) Set(l, LayerRole.Qkv);
+            if (IsFusedQkv(In(l), l)) Set(l, LayerRole.Qkv);
         }
         foreach (var group in byActivation.Values)
         {
-            var gate = group.Count < 2 ? null : group.FirstOrDefault(l => graph.Consumers(l.Node.Output[0]).Any(c => c.OpType is "Sigmoid" or "Silu" or "Swish"));
+            var gate = group.Count < 2 ? null : group.FirstOrDefault(l => In(l).Consumers(l.Node.Output[0]).Any(c => c.OpType is "Sigmoid" or "Silu" or "Swish"));
             if (gate is not null)
             {
                 Set(gate, LayerRole.Gate);
@@ -61,13 +64,14 @@ public static partial class RoleInference
         }
         foreach (var l in layers)
         {
-            var producer = graph.Producer(l.ActivationInput);
+            var scope = In(l);
+            var producer = scope.Producer(l.ActivationInput);
             if (producer?.OpType == "Mul" && producer.Input.Any(i => layers.Any(u => roles[u.Name] == LayerRole.Up && u.Node.Output[0] == i)
-                                                                     || graph.Producer(i)?.OpType is "Mul" or "Silu" or "Swish"))
+                                                                     || scope.Producer(i)?.OpType is "Mul" or "Silu" or "Swish"))
             {
                 Set(l, LayerRole.Down);
             }
-            else if (ThroughReshapes(graph, l.ActivationInput) is { } from && (from.OpType == "MatMul" || IsFusedAttention(from))
+            else if (ThroughReshapes(scope, l.ActivationInput) is { } from && (from.OpType == "MatMul" || IsFusedAttention(from))
                      && !byActivation[l.ActivationInput].Any(o => o != l))
             {
                 Set(l, LayerRole.O);
@@ -195,6 +199,20 @@ public static partial class RoleInference
 
     private static bool IsConstant(OnnxGraph graph, string tensor) =>
         (graph.Initializer(tensor) is not null && !graph.IsGraphInput(tensor)) || graph.Producer(tensor)?.OpType == "Constant";
+
+    /// <summary>"logits", or inside a branch the branch output the <c>If</c> returns as "logits".</summary>
+    private static string LogitsName(OnnxGraph root, Onnx.Proto.GraphProto? branch)
+    {
+        if (branch is null) return "logits";
+        foreach (var node in root.Proto.Node.Where(n => n.OpType == "If"))
+        {
+            var k = node.Output.IndexOf("logits");
+            if (k < 0) continue;
+            foreach (var a in node.Attribute)
+                if (ReferenceEquals(a.G, branch) && k < branch.Output.Count) return branch.Output[k].Name;
+        }
+        return "logits";
+    }
 
     private static bool ReachesOutput(OnnxGraph graph, string tensor, string output, int hops)
     {

@@ -45,6 +45,27 @@ public sealed class RoleInferenceTests
         Assert.Equal(expected, layers.Select(l => LayerRoles.Name(roles[l.Name])).ToArray());
     }
 
+    /// <summary>
+    /// A merged decoder (both branches of its <c>If</c> hold the layers) without names: each branch layer's role comes
+    /// from the structure of its own branch, the same roles as the plain graph's.
+    /// </summary>
+    [Fact]
+    public void Without_names_the_layers_of_a_merged_decoders_branch_get_the_plain_graphs_roles()
+    {
+        var plain = Llama2cImporter.Build(Llama2cCheckpoint.Load(TestPaths.Checkpoint), null);
+        Anonymise(plain.Graph);
+        var plainGraph = new OnnxGraph(plain.Graph);
+        var plainLayers = LayerDiscovery.Find(plainGraph);
+        var plainRoles = RoleInference.Infer(plainGraph, plainLayers);
+        Assert.DoesNotContain(LayerRole.Other, plainRoles.Values);
+
+        var merged = new OnnxGraph(ModelCompiler.Core.Tests.Quantization.MergedDecoder.Merge(plain.Clone(), plain.Clone()).Graph);
+        var layers = LayerDiscovery.Find(merged);
+        Assert.All(layers, l => Assert.NotNull(l.Subgraph));
+        var roles = RoleInference.Infer(merged, layers);
+        Assert.Equal(plainLayers.Select(l => (l.Name, plainRoles[l.Name])), layers.Select(l => (l.Name, roles[l.Name])));
+    }
+
     /// <summary>Node names "n{i}", every initializer "w{i}": no name says what a layer is.</summary>
     internal static void Anonymise(Onnx.Proto.GraphProto g)
     {
