@@ -15,11 +15,14 @@ public sealed class MergedDecoderCommandTests(ModelcFixture f)
 {
     private string Merged()
     {
-        var path = f.File("stories260K-merged.onnx"); // beside the tokenizer the metadata names
+        // In its own folder (the fixture's folder belongs to the import tests), beside a copy of the tokenizer the metadata names.
+        var path = f.File("merged/stories260K-merged.onnx");
         lock (typeof(MergedDecoderCommandTests))
         {
             if (!File.Exists(path))
             {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                File.Copy(f.File("stories260K.tokenizer.bin"), f.File("merged/stories260K.tokenizer.bin"), overwrite: true);
                 var m = OnnxModelIO.Load(f.ModelPath);
                 OnnxModelIO.Save(MergedDecoder.Merge(m, m), path);
             }
