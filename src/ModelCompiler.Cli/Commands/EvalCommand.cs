@@ -11,19 +11,29 @@ internal static class EvalCommand
     public static Command Create()
     {
         var model = new ModelArgument("ONNX decoder model (or --model).");
-        var text = new Option<string>("--text") { Description = "UTF-8 text; documents separated by <|endoftext|> lines.", Required = true };
+        var text = new Option<string?>("--text") { Description = "UTF-8 text; documents separated by <|endoftext|> lines (or --ids)." };
+        var ids = new Option<string?>("--ids")
+        {
+            Description = "Token ids instead of a text, no tokenizer needed: JSON {\"documents\": [{\"ids\": [...]}, ...]} as `modelc tokenize --json` prints (no BOS; BOS is put before every document as for --text).",
+        };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer; default: the one stored beside the model." };
         var context = new Option<int>("--context") { Description = "Window length in tokens (≥ 2).", DefaultValueFactory = _ => 256 };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Keep only the first N tokens of the stream." };
         var provider = CliOptions.Provider();
         var ortNative = CliOptions.OrtNative();
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a line: {\"model\", \"text\", \"provider\", \"context\", \"perplexity\", \"nll\" (summed, nats), \"tokens\", \"windows\", \"seconds\"}." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a line: {\"model\", \"text\" (or \"ids\": the file given), \"provider\", \"context\", \"perplexity\", \"nll\" (summed, nats), \"tokens\", \"windows\", \"seconds\"}." };
 
         var cmd = new Command("eval", "Perplexity of a decoder model on a text (ONNX Runtime).");
         model.AddTo(cmd);
-        foreach (var o in new Option[] { text, tokenizer, context, maxTokens, provider, ortNative, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { text, ids, tokenizer, context, maxTokens, provider, ortNative, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CommandRunner.Run(parse, () =>
         {
+            var textPath = parse.GetValue(text);
+            var idsPath = parse.GetValue(ids);
+            if ((textPath is null) == (idsPath is null))
+                throw new ModelCompilerException("MC1006", textPath is null
+                    ? "give the evaluation text with --text, or its token ids with --ids."
+                    : "give --text or --ids, not both.");
             var ctx = parse.GetValue(context);
             if (ctx < 2) throw new ModelCompilerException("MC1006", $"--context must be at least 2 (got {ctx}).");
             var modelPath = Path.GetFullPath(model.Value(parse));
@@ -37,11 +47,13 @@ internal static class EvalCommand
             using var session = new DecoderSession(modelPath, options);
             // genai_config.json / config.json beside the model: MC1048 when it contradicts the graph; its context limits
             // the windows. The text's BOS stays the tokenizer's, as in compile's perplexities.
-            session.LimitPositions(Compilation.DecoderConfig.Beside(session).ContextLength);
+            var config = Compilation.DecoderConfig.Beside(session);
+            session.LimitPositions(config.ContextLength);
             if (ctx > session.MaxPositions)
                 throw new ModelCompilerException("MC1006", $"--context {ctx} exceeds the model's maximum sequence length {session.MaxPositions}.", modelPath);
-            var tok = ModelTokenizer.Load(session, parse.GetValue(tokenizer));
-            var stream = TokenStream.Load(parse.GetValue(text)!, tok, parse.GetValue(maxTokens));
+            var stream = idsPath is null
+                ? TokenStream.Load(textPath!, ModelTokenizer.Load(session, parse.GetValue(tokenizer)), parse.GetValue(maxTokens))
+                : IdStream(session, config, idsPath, parse.GetValue(tokenizer), parse.GetValue(maxTokens));
             var progress = new ProgressLine("eval");
             var result = PerplexityEvaluator.Evaluate(session, stream, ctx, progress);
             progress.Done();
@@ -51,7 +63,7 @@ internal static class EvalCommand
                 var payload = new Dictionary<string, object>
                 {
                     ["model"] = modelPath,
-                    ["text"] = stream.SourcePath,
+                    [idsPath is null ? "text" : "ids"] = stream.SourcePath,
                     ["provider"] = providerName,
                     ["context"] = ctx,
                     ["perplexity"] = result.Perplexity,
@@ -70,5 +82,25 @@ internal static class EvalCommand
             return ExitCodes.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// The --ids stream: BOS from the tokenizer when one fits (so it equals the --text stream), else from the model's
+    /// metadata or the genai_config.json / config.json beside it; MC1034 when none knows one.
+    /// </summary>
+    private static TokenStream IdStream(DecoderSession session, Compilation.DecoderConfig config, string idsPath, string? tokenizerPath, int? maxTokens)
+    {
+        var documents = TokenIdFile.Load(idsPath, session.VocabSize);
+        var tok = OptionalTokenizer.Load(session, tokenizerPath, out var whyNot);
+        var meta = session.Session.ModelMetadata.CustomMetadataMap;
+        int? metaBos = meta.TryGetValue(Import.Llama2cImporter.MetadataKeys.BosTokenId, out var v)
+            && int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) ? b : null;
+        var bos = tok?.BosId ?? metaBos ?? config.BosTokenId
+            ?? throw new ModelCompilerException("MC1034",
+                $"no BOS token id is known for this model{(whyNot is null ? "" : $" ({whyNot.Code}: {whyNot.Message.TrimEnd('.')})")}: the perplexity convention puts BOS before every document; give --tokenizer, or a genai_config.json / config.json with bos_token_id beside the model.",
+                Path.GetFullPath(session.ModelPath));
+        if (bos < 0 || bos >= session.VocabSize)
+            throw new ModelCompilerException(TokenIdFile.Invalid, $"the BOS id {bos} is outside the model's vocabulary [0, {session.VocabSize}).", Path.GetFullPath(session.ModelPath));
+        return TokenStream.FromDocuments(Path.GetFullPath(idsPath), documents, bos, maxTokens);
     }
 }

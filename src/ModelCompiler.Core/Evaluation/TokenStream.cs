@@ -58,23 +58,47 @@ public sealed class TokenStream
                 "the tokenizer has no BOS token, which the perplexity convention puts before every document; use a tokenizer with one.",
                 tokenizer.SourcePath);
 
+        return Concatenate(corpus.SourcePath, corpus.Documents.Count, i => tokenizer.Encode(corpus.Documents[i]), bos, maxTokens);
+    }
+
+    /// <summary>
+    /// The stream of documents given as token ids (see <see cref="TokenIdFile"/>): [BOS] + ids per document, under the
+    /// same convention and token limit as <see cref="Create"/>, so tokenized ids give the text's stream exactly.
+    /// </summary>
+    /// <exception cref="ModelCompilerException">MC1033 when maxTokens &lt; 1.</exception>
+    public static TokenStream FromDocuments(string sourcePath, IReadOnlyList<int[]> documents, int bos, int? maxTokens = null)
+    {
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        ArgumentNullException.ThrowIfNull(documents);
+        if (maxTokens is < 1)
+            throw new ModelCompilerException(TokenizationErrors.TokenStreamSettingInvalid,
+                $"the token limit is {maxTokens}; it must be at least 1 (leave it out to use the whole stream).", sourcePath);
+        return Concatenate(sourcePath, documents.Count, i => documents[i], bos, maxTokens);
+    }
+
+    /// <summary>
+    /// [BOS] + ids per document, cut to the first <paramref name="maxTokens"/> tokens; documents after the limit are
+    /// not asked for (not encoded).
+    /// </summary>
+    private static TokenStream Concatenate(string sourcePath, int documentCount, Func<int, IEnumerable<int>> idsOf, int bos, int? maxTokens)
+    {
         int limit = maxTokens ?? int.MaxValue;
         var tokens = new List<int>();
-        int documents = 0;
+        int count = 0;
         bool truncated = false;
-        foreach (var document in corpus.Documents)
+        for (int i = 0; i < documentCount; i++)
         {
             if (tokens.Count >= limit) { truncated = true; break; }
-            documents++;
+            count++;
             tokens.Add(bos);
-            tokens.AddRange(tokenizer.Encode(document));
+            tokens.AddRange(idsOf(i));
         }
         if (tokens.Count > limit)
         {
             tokens.RemoveRange(limit, tokens.Count - limit);
             truncated = true;
         }
-        return new TokenStream(corpus.SourcePath, [.. tokens], documents, truncated);
+        return new TokenStream(sourcePath, [.. tokens], count, truncated);
     }
 
     /// <summary>A stream of token ids that did not come from a text (e.g. sampled from the model itself).</summary>
