@@ -9,12 +9,9 @@
 set -euo pipefail
 dim=${1:-2048} hidden=${2:-5632} layers=${3:-4} vocab=${4:-32000} tokens=${5:-2048}
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -n "${6:-}" ]]; then work=$6; mkdir -p "$work"; else work=$(mktemp -d); trap 'rm -rf "$work"' EXIT; fi
-dotnet build "$root/src/ModelCompiler.Cli" -c Release -v q -nologo >/dev/null
-modelc="nice dotnet $root/src/ModelCompiler.Cli/bin/Release/net10.0/modelc.dll"
-heads=$(( dim / 64 ))
-[[ -f "$work/fp32.onnx" ]] || $modelc import synthetic-llama --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$heads" \
-  --vocab "$vocab" --seed 1 --external-data --output "$work/fp32.onnx" >&2
+source "$root/bench/lib/synthetic.sh"
+NICE=1 bench_setup "${6:-}"
+import_synthetic "$dim" "$hidden" "$layers" "$vocab" --external-data
 source "$root/bench/lib/compile-json.sh"
 if [[ "${CALIBRATION:-generated}" == text ]]; then
   # Text through the LLaMA tokenizer.json of the GenAI test model (32000 tokens, the synthetic model's vocabulary):

@@ -14,12 +14,9 @@
 set -euo pipefail
 dim=${1:-2048} hidden=${2:-5632} layers=${3:-4} vocab=${4:-32000} tokens=${5:-512}
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -n "${6:-}" ]]; then work=$6; mkdir -p "$work"; else work=$(mktemp -d); trap 'rm -rf "$work"' EXIT; fi
-dotnet build "$root/src/ModelCompiler.Cli" -c Release -v q -nologo >/dev/null
-modelc="dotnet $root/src/ModelCompiler.Cli/bin/Release/net10.0/modelc.dll"
-heads=$(( dim / 64 ))
-[[ -f "$work/fp32.onnx" ]] || $modelc import synthetic-llama --dim "$dim" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$heads" \
-  --vocab "$vocab" --seed 1 --spike-layers 0,$(( layers - 1 )) --output "$work/fp32.onnx" >&2
+source "$root/bench/lib/synthetic.sh"
+bench_setup "${6:-}"
+import_synthetic "$dim" "$hidden" "$layers" "$vocab" --spike-layers 0,$(( layers - 1 ))
 echo "{\"model_bytes\": $(du -cb "$work"/fp32.onnx* | tail -1 | cut -f1)}"
 
 source "$root/bench/lib/compile-json.sh"
